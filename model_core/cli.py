@@ -1,0 +1,89 @@
+"""The `wavenet` command line. Each subcommand imports only what it needs (training is never imported
+by generation or the service)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from model_core.audio_io import read_audio
+    from model_core.checkpoint import load_checkpoint
+    from model_core.generate import generate
+    from model_core.mu_law import mu_law_encode
+    from model_core.wav_format import wav_bytes
+
+    model, _ = load_checkpoint(args.checkpoint)
+    rate = model.config.sample_rate
+    seed = mu_law_encode(read_audio(args.seed, rate)) if args.seed else None
+    if args.seed_seconds and seed is not None:
+        seed = seed[: int(args.seed_seconds * rate)]
+    total = int(round(args.duration * rate))
+    with tqdm(total=total, unit="sample", unit_scale=True, desc="generating") as bar:
+        codes = generate(model, seed, total, args.temperature, args.random_seed, backend=args.backend,
+                         on_progress=bar.update)
+    if args.include_seed and seed is not None:
+        codes = list(seed) + list(codes)
+    Path(args.out).write_bytes(wav_bytes(codes, rate, args.format))
+    print(f"wrote {len(codes)} samples ({len(codes) / rate:.2f} s) to {args.out}", file=sys.stderr)
+
+
+def _likelihood(args: argparse.Namespace) -> None:
+    from model_core.audio_io import read_audio
+    from model_core.checkpoint import load_checkpoint
+    from model_core.likelihood import bits_per_sample, sample_nll
+    from model_core.mu_law import mu_law_encode
+
+    model, _ = load_checkpoint(args.checkpoint)
+    for path in args.files:
+        nll = sample_nll(model, mu_law_encode(read_audio(path, model.config.sample_rate)))
+        print(json.dumps({"file": str(path), "samples": len(nll),
+                          "bits_per_sample": round(bits_per_sample(nll), 4)}))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wavenet", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="continue a seed WAV offline")
+    gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    gen.add_argument("--seed", help="seed audio (WAV/FLAC/OGG); omitted: start from silence")
+    gen.add_argument("--seed-seconds", type=float, help="use only the first SECONDS of the seed")
+    gen.add_argument("--duration", type=float, required=True, help="seconds to generate")
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--random-seed", type=int, default=0)
+    gen.add_argument("--format", choices=("pcm16", "mulaw", "float32"), default="pcm16")
+    gen.add_argument("--include-seed", action="store_true", help="prepend the seed to the output")
+    gen.add_argument("--backend", choices=("auto", "native", "torch"), default="auto")
+    gen.add_argument("--out", required=True)
+    gen.set_defaults(run=_generate)
+
+    lik = sub.add_parser("likelihood", help="score audio files: bits per sample under the model")
+    lik.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    lik.add_argument("files", nargs="+")
+    lik.set_defaults(run=_likelihood)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from model_core.audio_io import AudioError
+    from model_core.checkpoint import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    if getattr(args, "duration", 1.0) <= 0 or getattr(args, "temperature", 1.0) <= 0:
+        sys.exit("wavenet: error: --duration and --temperature must be > 0")
+    try:
+        args.run(args)
+    except (AudioError, CheckpointError, FileNotFoundError) as error:
+        sys.exit(f"wavenet: error: {error}")
+
+
+if __name__ == "__main__":
+    main()

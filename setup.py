@@ -1,0 +1,24 @@
+"""Builds the compiled CPU step kernel (model_core/csrc/wavenet_step.c) at install time.
+
+It is a plain shared library loaded with ctypes (no Python C API), and optional: without a C compiler
+the install still succeeds and the sampler uses its PyTorch kernel. WAVENET_MARCH sets the target CPU
+(default `native`: build on the machine that runs it, as `make` and the Dockerfile do).
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+march = os.environ.get("WAVENET_MARCH", "native")
+setup(
+    ext_modules=[
+        Extension(
+            "model_core._wavenet_step",
+            sources=["model_core/csrc/wavenet_step.c"],
+            extra_compile_args=["-O3", "-ffast-math", "-fopenmp", f"-march={march}", "-std=c11"],
+            extra_link_args=["-fopenmp"],
+            libraries=["m"],
+            optional=True,
+        )
+    ]
+)
