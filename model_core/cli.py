@@ -48,6 +48,35 @@ def _likelihood(args: argparse.Namespace) -> None:
                           "bits_per_sample": round(bits_per_sample(nll), 4)}))
 
 
+def _data(args: argparse.Namespace) -> None:
+    from model_core.corpus import ASTERISK_ROOT, ASTERISK_VOICES, build_corpus
+    from model_core.data_packages import ensure_debian_packages
+
+    ensure_debian_packages(list(ASTERISK_VOICES))
+    roots = [ASTERISK_ROOT / voice for voice in ASTERISK_VOICES.values()]
+    index = build_corpus(roots, args.cache, args.sample_rate)
+    print(json.dumps({"cache": str(args.cache), "files": {k: len(v["files"]) for k, v in index["splits"].items()},
+                      "seconds": index["seconds"], "skipped": len(index["skipped"])}))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from model_core.train import train
+
+    print(train(args))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from model_core.train import export
+
+    print(export(args.run, args.out, args.data_description))
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from model_core.evaluate import evaluate_files
+
+    print(json.dumps(evaluate_files(args.checkpoint, args.data, args.max_files), indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavenet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -63,12 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--include-seed", action="store_true", help="prepend the seed to the output")
     gen.add_argument("--backend", choices=("auto", "native", "torch"), default="auto")
     gen.add_argument("--out", required=True)
-    gen.set_defaults(run=_generate)
+    gen.set_defaults(handler=_generate)
 
     lik = sub.add_parser("likelihood", help="score audio files: bits per sample under the model")
     lik.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     lik.add_argument("files", nargs="+")
-    lik.set_defaults(run=_likelihood)
+    lik.set_defaults(handler=_likelihood)
+
+    data = sub.add_parser("data", help="install the Asterisk voices (apt-get) and build the mu-law corpus")
+    data.add_argument("--cache", type=Path, default=Path("data/corpus"))
+    data.add_argument("--sample-rate", type=int, default=8000)
+    data.set_defaults(handler=_data)
+
+    from model_core.train_arguments import add_train_arguments
+
+    add_train_arguments(sub.add_parser("train", help="train a WaveNet on directories of audio files"))
+    sub.choices["train"].set_defaults(handler=_train)
+
+    exp = sub.add_parser("export", help="write a run's EMA weights as a checkpoint")
+    exp.add_argument("--run-dir", dest="run", type=Path, required=True)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--data-description", help="training data, for the checkpoint's metadata")
+    exp.set_defaults(handler=_export)
+
+    ev = sub.add_parser("eval", help="NLL in bits per sample beside classical baselines")
+    ev.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    ev.add_argument("--data", type=Path, required=True, help="a directory of audio files or a corpus cache")
+    ev.add_argument("--max-files", type=int)
+    ev.set_defaults(handler=_eval)
     return parser
 
 
@@ -80,10 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     if getattr(args, "duration", 1.0) <= 0 or getattr(args, "temperature", 1.0) <= 0:
         sys.exit("wavenet: error: --duration and --temperature must be > 0")
     try:
-        args.run(args)
+        args.handler(args)
     except (AudioError, CheckpointError, FileNotFoundError) as error:
         sys.exit(f"wavenet: error: {error}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # torchrun -m model_core.cli train ...
     main()

@@ -1,0 +1,276 @@
+"""Offline training: `wavenet train`. A flat loop: data -> loss -> step -> EMA -> eval -> checkpoint.
+
+Never imported by the service. Multi-GPU / multi-node through torchrun (DistributedDataParallel): each
+rank draws its own random crops; rank 0 evaluates, logs and writes checkpoints.
+
+Run folder contents: state.safetensors (+ JSON header: resume state without pickle), log.csv,
+curves.png, samples/step-N.wav, and TensorBoard events when tensorboard is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from model_core.checkpoint import save_checkpoint
+from model_core.config import PRESETS, WaveNetConfig
+from model_core.corpus import Split, build_corpus, load_split
+from model_core.generate import generate
+from model_core.model import WaveNet
+from model_core.train_arguments import CONFIG_FLAGS
+from model_core.wav_format import wav_bytes
+
+LN2 = math.log(2)
+
+
+def model_config(args: argparse.Namespace) -> WaveNetConfig:
+    config = PRESETS[args.preset]
+    overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.max_dilation:
+        overrides["dilation_cycle"] = tuple(2**i for i in range(args.max_dilation.bit_length()))
+    return replace(config, **overrides)
+
+
+def learning_rate(step: int, args: argparse.Namespace) -> float:
+    """Linear warm-up, then cosine decay to min_lr."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def crop_loss(model: torch.nn.Module, crops: torch.Tensor, target_length: int) -> torch.Tensor:
+    """Mean NLL (nats) of the last target_length samples of each crop; the rest is receptive-field context."""
+    logits = model(crops[:, :-1])[:, :, -target_length:]
+    return F.cross_entropy(logits.float(), crops[:, -target_length:])
+
+
+@torch.no_grad()
+def evaluate(model: WaveNet, split: Split, seconds: float, chunk: int = 16_000) -> float:
+    """Held-out NLL in bits per sample over the first `seconds` of the split's files (a fixed set)."""
+    from model_core.likelihood import sample_nll
+
+    model.eval()
+    budget = int(seconds * model.config.sample_rate)
+    total, count = 0.0, 0
+    for i in range(len(split.files)):
+        if count >= budget:
+            break
+        nll = sample_nll(model, split.file_codes(i), chunk=chunk)
+        total, count = total + nll.sum(), count + len(nll)
+    return total / max(count, 1) / LN2
+
+
+class TrainState:
+    """Everything --resume needs, stored as safetensors tensors plus a JSON header (no pickle)."""
+
+    @staticmethod
+    def save(path: Path, model: WaveNet, ema: WaveNet, optimizer: torch.optim.Optimizer, step: int,
+             rng: np.random.Generator, extra: dict) -> None:
+        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+        opt = optimizer.state_dict()
+        for index, state in opt["state"].items():
+            for key, value in state.items():
+                tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        tensors["torch_rng"] = torch.get_rng_state()
+        header = {"step": str(step), "config": json.dumps(model.config.to_dict()),
+                  "param_groups": json.dumps(opt["param_groups"]),
+                  "numpy_rng": json.dumps(rng.bit_generator.state), "extra": json.dumps(extra)}
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, tmp, metadata=header)
+        os.replace(tmp, path)  # atomic: an interrupted save leaves the previous state intact
+
+    @staticmethod
+    def load(path: Path, model: WaveNet, ema: WaveNet, optimizer: torch.optim.Optimizer,
+             rng: np.random.Generator) -> tuple[int, dict]:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            header = f.metadata()
+        tensors = load_file(str(path))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("opt."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(header["param_groups"])})
+        torch.set_rng_state(tensors["torch_rng"])
+        rng.bit_generator.state = json.loads(header["numpy_rng"])
+        return int(header["step"]), json.loads(header["extra"])
+
+
+def _plot(log_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(log_path.open()))
+    train = [(int(r["step"]), float(r["train_bits"])) for r in rows if r["train_bits"]]
+    valid = [(int(r["step"]), float(r["heldout_bits"])) for r in rows if r["heldout_bits"]]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train (bits/sample)", alpha=0.6)
+    if valid:
+        ax.plot(*zip(*valid, strict=True), "o-", label="held-out, EMA weights")
+    ax.set_xlabel("step")
+    ax.set_ylabel("bits per sample")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(args: argparse.Namespace) -> Path:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = _device(args.device)
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+    rank = dist.get_rank() if distributed else 0
+    leader = rank == 0
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.run.mkdir(parents=True, exist_ok=True)
+    state_path = args.run / "state.safetensors"
+
+    config = model_config(args)
+    if leader and args.data:
+        build_corpus(args.data, args.cache, config.sample_rate)
+    if distributed:
+        dist.barrier()
+    train_split, heldout_split = load_split(args.cache, "train"), load_split(args.cache, "heldout")
+
+    torch.manual_seed(args.seed)
+    model = WaveNet(config).to(device)
+    ema = WaveNet(config).to(device)
+    ema.load_state_dict(model.state_dict())
+    ema.requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    rng = np.random.default_rng([args.seed, rank])
+    step, extra = 0, {"train_seconds": 0.0, "heldout_bits": None,
+                      "data": ", ".join(str(d) for d in args.data or [args.cache])}
+    if args.resume and state_path.exists():
+        step, extra = TrainState.load(state_path, model, ema, optimizer, rng)
+        if distributed:  # each rank continues its own stream of crops
+            rng = np.random.default_rng([args.seed, rank, step])
+    first_step = step
+    trained = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+
+    stop = {"requested": False}
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    log_path = args.run / "log.csv"
+    if leader and not log_path.exists():
+        log_path.write_text("step,lr,train_bits,heldout_bits,samples_per_s,elapsed_s\n")
+    crop = config.receptive_field + args.target_length
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
+        "cpu", enabled=False)
+    started = time.monotonic()
+    base_seconds = extra["train_seconds"]
+    bar = tqdm(total=args.steps, initial=step, disable=not leader, unit="step", desc="training")
+
+    def save() -> None:
+        extra["train_seconds"] = base_seconds + time.monotonic() - started
+        TrainState.save(state_path, model, ema, optimizer, step, rng, extra)
+        _plot(log_path, args.run / "curves.png")
+        seed = heldout_split.file_codes(0)[: config.sample_rate]
+        codes = generate(ema, seed, int(args.sample_seconds * config.sample_rate), random_seed=step)
+        (args.run / "samples").mkdir(exist_ok=True)
+        (args.run / "samples" / f"step-{step}.wav").write_bytes(
+            wav_bytes(np.concatenate([seed, codes]), config.sample_rate))
+
+    while step < args.steps:
+        lr = learning_rate(step, args)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        crops = torch.from_numpy(train_split.random_crops(rng, args.batch_size, crop + 1)).to(device)
+        tick = time.monotonic()
+        with autocast:
+            loss = crop_loss(trained, crops, args.target_length)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+                e.lerp_(p, 1.0 - args.ema)
+        step += 1
+        if leader:
+            bits = loss.item() / LN2
+            rate = args.batch_size * args.target_length / (time.monotonic() - tick)
+            bar.update(1)
+            bar.set_postfix(bits=f"{bits:.3f}", samples_per_s=f"{rate:,.0f}")
+            heldout = ""
+            if step % args.eval_every == 0 or step == args.steps:
+                extra["heldout_bits"] = evaluate(ema, heldout_split, args.eval_seconds)
+                heldout = f"{extra['heldout_bits']:.4f}"
+                bar.write(f"step {step}: held-out {heldout} bits/sample (EMA)")
+            with log_path.open("a") as log:
+                log.write(f"{step},{lr:.6g},{bits:.4f},{heldout},{rate:.0f},"
+                          f"{base_seconds + time.monotonic() - started:.1f}\n")
+        out_of_time = bool(args.max_minutes and (time.monotonic() - started) / 60 >= args.max_minutes)
+        out_of_time |= bool(args.stop_after and step - first_step >= args.stop_after)
+        if distributed:
+            flag = torch.tensor([float(stop["requested"] or bool(out_of_time))], device=device)
+            dist.all_reduce(flag)
+            stop["requested"] = flag.item() > 0
+        if stop["requested"] or out_of_time:
+            break
+        if leader and step % args.checkpoint_every == 0:
+            save()
+    bar.close()
+    if leader:
+        save()
+    if distributed:
+        dist.destroy_process_group()
+    return state_path
+
+
+def export(run: Path, out: Path, data_description: str | None = None) -> Path:
+    """Write the run's EMA weights as a model_core checkpoint with training metadata."""
+    from safetensors import safe_open
+
+    state_path = run / "state.safetensors"
+    with safe_open(str(state_path), "pt") as f:
+        header = f.metadata()
+    config = WaveNetConfig.from_dict(json.loads(header["config"]))
+    model = WaveNet(config)
+    model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
+    extra = json.loads(header["extra"])
+    metadata = {"steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
+                "heldout_nll_bits": extra["heldout_bits"], "weights": "EMA",
+                "training_data": data_description or extra.get("data", "unknown")}
+    return save_checkpoint(model, out, metadata)

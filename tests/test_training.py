@@ -1,0 +1,161 @@
+"""Training: data discovery and split, crops, optimisation, exact resume, export, DDP, baselines."""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from safetensors.torch import load_file
+
+from model_core import load_checkpoint
+from model_core.baselines import histogram_bits, lpc_laplace_bits, markov_bits, uniform_bits
+from model_core.config import PRESETS
+from model_core.corpus import build_corpus, discover_audio, is_heldout, load_split
+from model_core.model import WaveNet
+from model_core.mu_law import SILENCE_CODE
+from model_core.train import crop_loss, export, train
+from model_core.train_arguments import add_train_arguments
+
+from .conftest import vowel
+
+
+@pytest.fixture(scope="module")
+def audio_tree(tmp_path_factory) -> Path:
+    """Two 'voices' of harmonic tones at 8 and 16 kHz, in WAV and FLAC, in nested folders."""
+    root = tmp_path_factory.mktemp("voices")
+    for voice, rate in (("a", 8000), ("b", 16000)):
+        for i in range(12):
+            folder = root / voice / f"chapter{i % 3}"
+            folder.mkdir(parents=True, exist_ok=True)
+            suffix = ".flac" if i % 2 else ".wav"
+            soundfile.write(folder / f"utt{i}{suffix}", vowel(0.3 + 0.05 * i, rate, pitch=100 + 15 * i), rate)
+        held = next(f"extra{k}.wav" for k in range(1000) if is_heldout(f"extra{k}.wav"))
+        soundfile.write(root / voice / held, vowel(0.5, rate, pitch=180), rate)
+    (root / "a" / "notes.txt").write_text("not audio")
+    return root
+
+
+def test_discovery_finds_audio_files_only_in_stable_order(audio_tree):
+    found = discover_audio(audio_tree / "a")
+    assert len(found) == 13 and found == sorted(found)
+    assert all(p.suffix in (".wav", ".flac") for p in found)
+
+
+def test_split_rule_is_the_sha1_of_the_relative_path():
+    import hashlib
+
+    for name in ("digits/1.wav", "vm-goodbye.wav", "a/b/c.flac"):
+        assert is_heldout(name) == (int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10 == 0)
+    share = np.mean([is_heldout(f"digits/{i}.wav") for i in range(4000)])
+    assert 0.08 < share < 0.12
+
+
+def test_corpus_is_resampled_split_and_cached(audio_tree, tmp_path):
+    roots = [audio_tree / "a", audio_tree / "b"]
+    index = build_corpus(roots, tmp_path, 8000)
+    files = index["splits"]["train"]["files"] + index["splits"]["heldout"]["files"]
+    assert len(files) == 26 and len(index["splits"]["heldout"]["files"]) >= 2
+    for name in index["splits"]["heldout"]["files"]:
+        assert is_heldout(name.split("/", 1)[1])
+    # a 16 kHz file of 0.3 s becomes 2400 samples at 8 kHz
+    lengths = dict(zip(files, index["splits"]["train"]["lengths"] + index["splits"]["heldout"]["lengths"],
+                       strict=True))
+    assert abs(lengths["b/chapter0/utt0.wav"] - 2400) <= 2
+    mtime = (tmp_path / "train.u8").stat().st_mtime_ns
+    build_corpus(roots, tmp_path, 8000)  # unchanged key: reused, not rebuilt
+    assert (tmp_path / "train.u8").stat().st_mtime_ns == mtime
+
+
+def test_random_crops_come_from_one_file_with_silence_before_its_start(audio_tree, tmp_path):
+    build_corpus([audio_tree / "a"], tmp_path, 8000)
+    split = load_split(tmp_path, "train")
+    crops = split.random_crops(np.random.default_rng(0), 64, 8000)  # longer than any file
+    assert crops.shape == (64, 8000)
+    assert (crops[:, 0] == SILENCE_CODE).all()
+    files = [split.file_codes(i) for i in range(len(split.files))]
+    for row in crops[:8]:
+        first = int(np.argmax(row != SILENCE_CODE))  # a file may itself start with a few silent codes
+        assert any(np.array_equal(row[8000 - e:], f[:e]) and (row[:8000 - e] == SILENCE_CODE).all()
+                   for f in files for e in range(8000 - first, 8000 - first + 3))
+
+
+def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = WaveNet(PRESETS["tiny"])
+    batch = torch.from_numpy(np.tile(np.arange(0, 256, 4), (2, 8)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    before = crop_loss(model, batch, 256)
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        assert crop_loss(model, batch, 256) < before
+
+
+def _args(tmp_path, audio_tree, run, *extra):
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return parser.parse_args(["--data", str(audio_tree / "a"), str(audio_tree / "b"), "--cache",
+                              str(tmp_path / "cache"), "--run-dir", str(tmp_path / run), "--preset", "tiny",
+                              "--steps", "6", "--batch-size", "2", "--target-length", "64",
+                              "--eval-every", "3", "--eval-seconds", "0.5", "--checkpoint-every", "100",
+                              "--sample-seconds", "0.01", "--warmup", "2", "--threads", "1", *extra])
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree):
+    whole = train(_args(tmp_path, audio_tree, "whole"))
+    train(_args(tmp_path, audio_tree, "staged", "--stop-after", "4"))
+    staged = train(_args(tmp_path, audio_tree, "staged", "--resume"))
+    a, b = load_file(whole), load_file(staged)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert (tmp_path / "whole" / "curves.png").stat().st_size > 1000
+    assert list((tmp_path / "whole" / "samples").glob("step-6.wav"))
+    log = (tmp_path / "whole" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,") and len(log) == 7
+
+
+def test_export_writes_a_loadable_checkpoint_with_metadata(tmp_path, audio_tree):
+    train(_args(tmp_path, audio_tree, "run"))
+    path = export(tmp_path / "run", tmp_path / "model.safetensors", "synthetic tones")
+    model, metadata = load_checkpoint(path)
+    assert model.config == PRESETS["tiny"]
+    assert metadata["steps"] == 6 and metadata["training_data"] == "synthetic tones"
+    assert 0 < metadata["heldout_nll_bits"] < 9
+
+
+def test_distributed_data_parallel_with_two_gloo_processes(tmp_path, audio_tree):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+               "-m", "model_core.cli", "train", "--data", str(audio_tree / "a"), "--cache", str(tmp_path / "c"),
+               "--run-dir", str(tmp_path / "ddp"), "--preset", "tiny", "--steps", "3", "--batch-size", "2",
+               "--target-length", "64", "--eval-every", "3", "--eval-seconds", "0.2", "--sample-seconds",
+               "0.01", "--threads", "1"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "ddp" / "state.safetensors").exists()
+    assert len((tmp_path / "ddp" / "log.csv").read_text().splitlines()) == 4
+
+
+def test_baselines_give_known_answers_on_synthetic_signals():
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, 40_000)]
+    assert uniform_bits(noise) == 8.0
+    assert abs(histogram_bits(noise) - 8.0) < 0.01
+    constant = [np.full(20_000, 77)]
+    assert histogram_bits(constant) == 0.0
+    assert markov_bits(constant) < 0.01
+    alternating = [np.tile([10, 200, 10, 30], 10_000)]  # deterministic given the last two codes
+    assert abs(histogram_bits(alternating) - 1.5) < 1e-3
+    assert markov_bits(alternating) < 0.05
+    assert markov_bits(noise) > 7.9  # no structure to find
+    t = np.arange(40_000)
+    from model_core.mu_law import mu_law_encode
+
+    sine = [mu_law_encode(0.5 * np.sin(2 * np.pi * 300 * t / 8000))]
+    assert lpc_laplace_bits(sine) < 3.0 < histogram_bits(sine)
