@@ -46,7 +46,7 @@ class NativeStep:
         self._lib = ctypes.CDLL(str(path))
         self._lib.wavenet_step.restype = None
         self._lib.wavenet_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, _PTR, _PTR, _PTR,
-                                           ctypes.c_int64, _PTR, ctypes.c_int32]
+                                           ctypes.c_int64, _PTR, _PTR, ctypes.c_int32]
         self.threads = threads or int(os.environ.get("WAVENET_STEP_THREADS", torch.get_num_threads()))
         index = lambda values: torch.tensor(values, dtype=torch.int64)  # noqa: E731
         # Held here so the pointers in the struct stay valid for the kernel's lifetime.
@@ -60,13 +60,16 @@ class NativeStep:
                              taps_r // residual_channels, weights.queue_total,
                              *[t.data_ptr() for t in self._keep])
         self._logits: torch.Tensor | None = None
+        self._scratch: torch.Tensor | None = None
 
     def __call__(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor,
                  time: int) -> torch.Tensor:
         batch = codes.shape[0]
         if self._logits is None or self._logits.shape[0] != batch:
             self._logits = torch.empty(batch, self._model.classes)
+            self._scratch = torch.empty(batch, self._model.residual + self._model.skip)
         codes = codes.to(torch.int64).contiguous()
         self._lib.wavenet_step(ctypes.byref(self._model), batch, codes.data_ptr(), gate_bias.data_ptr(),
-                               queues.data_ptr(), time, self._logits.data_ptr(), self.threads)
+                               queues.data_ptr(), time, self._logits.data_ptr(), self._scratch.data_ptr(),
+                               self.threads)
         return self._logits.clone()

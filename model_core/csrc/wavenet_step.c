@@ -2,8 +2,14 @@
  *
  * Why C: at batch 1 a step is ~0.1-0.5 M multiply-adds spread over ~15 tiny operators per layer; in
  * PyTorch eager mode the dispatch of those operators costs several times the arithmetic. Here a whole
- * step is one call. Each stream's row is computed by the same sequence of operations whatever the batch
- * size or thread count, so a stream's logits (and hence its samples) never depend on its batch mates.
+ * step is one call.
+ *
+ * Streams are processed in blocks of BLOCK rows so each weight row loaded from cache serves BLOCK
+ * streams (the register-blocked kernel below); a block is the unit of OpenMP parallelism.
+ *
+ * Determinism: every output element is computed as the same sequence of fused multiply-adds over the
+ * inputs in order, whether its row is in a full block or a leftover one, on any thread. A stream's
+ * logits (hence its samples) never depend on its batch mates. tests/test_sampler.py checks this bit for bit.
  *
  * Layouts match model_core/step_weights.py (row-major, outputs contiguous):
  *   conv_weight (layers, K*R, G), out_weight (layers, G/2, R+S), head weights (in, out).
@@ -13,6 +19,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#define BLOCK 8
+#ifdef __AVX512F__
+#define LANES 16
+#else
+#define LANES 8
+#endif
+
 typedef struct {
     int32_t layers, residual, gate, skip, hidden, classes, taps, queue_total;
     const float *embed, *conv_weight, *out_weight, *out_bias;
@@ -20,57 +33,134 @@ typedef struct {
     const int64_t *dilations, *queue_lengths, *queue_offsets;
 } wavenet_model;
 
-/* out[o] += sum_i in[i] * w[i * n_out + o]; the inner loop over outputs vectorises. */
-static inline void accumulate(float *restrict out, const float *restrict in, const float *restrict w,
-                              int n_in, int n_out) {
-    for (int i = 0; i < n_in; ++i) {
-        const float xi = in[i];
-        const float *restrict row = w + (int64_t)i * n_out;
-        for (int o = 0; o < n_out; ++o) out[o] += xi * row[o];
-    }
-}
+typedef float vec __attribute__((vector_size(LANES * 4), aligned(4)));  /* unaligned loads are fine */
 
-static void step_row(const wavenet_model *m, int64_t code, const float *gate_bias, float *queues,
-                     int64_t time, float *logits) {
-    const int R = m->residual, G = m->gate, half = m->gate / 2, S = m->skip, H = m->hidden;
-    float x[R], taps[m->taps * R], z[G], h[half], projected[R + S], skip[S], hidden[H];
-
-    memcpy(x, m->embed + code * R, sizeof(float) * R);
-    memset(skip, 0, sizeof(float) * S);
-    for (int l = 0; l < m->layers; ++l) {
-        const int64_t d = m->dilations[l], length = m->queue_lengths[l];
-        float *queue = queues + m->queue_offsets[l] * R;
-        for (int j = 0; j < m->taps - 1; ++j) {
-            const int64_t back = (int64_t)(m->taps - 1 - j) * d;
-            const int64_t slot = ((time - back) % length + length) % length;
-            memcpy(taps + j * R, queue + slot * R, sizeof(float) * R);
+/* out[r][o] += sum_i in[r][i] * w[i][o] for ROWS rows, 2 * LANES outputs at a time: 2 * ROWS vector
+ * accumulators stay in registers across the whole i loop and each weight vector serves ROWS rows. */
+static inline __attribute__((always_inline)) int accumulate_tiles(
+        float *restrict out, int ld_out, const float *restrict in, int ld_in, const float *restrict w,
+        int n_in, int n_out, const int ROWS) {
+    int o0 = 0;
+    for (; o0 + 2 * LANES <= n_out; o0 += 2 * LANES) {
+        vec acc[BLOCK][2];
+        for (int r = 0; r < ROWS; ++r) {
+            acc[r][0] = *(const vec *)(out + r * ld_out + o0);
+            acc[r][1] = *(const vec *)(out + r * ld_out + o0 + LANES);
         }
-        memcpy(taps + (m->taps - 1) * R, x, sizeof(float) * R);
-        if (length) memcpy(queue + (time % length) * R, x, sizeof(float) * R);
-
-        memcpy(z, gate_bias + (int64_t)l * G, sizeof(float) * G);
-        accumulate(z, taps, m->conv_weight + (int64_t)l * m->taps * R * G, m->taps * R, G);
-        for (int c = 0; c < half; ++c) h[c] = tanhf(z[c]) / (1.0f + expf(-z[half + c]));
-
-        memcpy(projected, m->out_bias + (int64_t)l * (R + S), sizeof(float) * (R + S));
-        accumulate(projected, h, m->out_weight + (int64_t)l * half * (R + S), half, R + S);
-        for (int c = 0; c < R; ++c) x[c] += projected[c];
-        for (int c = 0; c < S; ++c) skip[c] += projected[R + c];
+        for (int i = 0; i < n_in; ++i) {
+            const vec w0 = *(const vec *)(w + (int64_t)i * n_out + o0);
+            const vec w1 = *(const vec *)(w + (int64_t)i * n_out + o0 + LANES);
+            for (int r = 0; r < ROWS; ++r) {
+                const float x = in[r * ld_in + i];
+                acc[r][0] += x * w0;
+                acc[r][1] += x * w1;
+            }
+        }
+        for (int r = 0; r < ROWS; ++r) {
+            *(vec *)(out + r * ld_out + o0) = acc[r][0];
+            *(vec *)(out + r * ld_out + o0 + LANES) = acc[r][1];
+        }
     }
-    for (int c = 0; c < S; ++c) skip[c] = skip[c] > 0.0f ? skip[c] : 0.0f;
-    memcpy(hidden, m->head_hidden_bias, sizeof(float) * H);
-    accumulate(hidden, skip, m->head_hidden_weight, S, H);
-    for (int c = 0; c < H; ++c) hidden[c] = hidden[c] > 0.0f ? hidden[c] : 0.0f;
-    memcpy(logits, m->head_out_bias, sizeof(float) * m->classes);
-    accumulate(logits, hidden, m->head_out_weight, H, m->classes);
+    return o0;
 }
 
-/* codes (B), gate_bias (B, layers, G), queues (B, Q, R) updated in place, logits (B, classes). */
+/* The same sums for `rows` <= BLOCK rows. A lone row streams each weight row once over all outputs
+ * (vectorised by the compiler; no register tile to fill); leftover outputs of a tile (sizes not a multiple
+ * of 2 * LANES) take the same path. Every output gets the same fused multiply-adds in the same order. */
+static void accumulate(float *restrict out, int ld_out, const float *restrict in, int ld_in,
+                       const float *restrict w, int n_in, int n_out, int rows) {
+    const int o0 = rows == BLOCK ? accumulate_tiles(out, ld_out, in, ld_in, w, n_in, n_out, BLOCK) : 0;
+    if (o0 == n_out) return;
+    for (int r = 0; r < rows; ++r) {
+        float *restrict o_row = out + r * ld_out;
+        for (int i = 0; i < n_in; ++i) {
+            const float x = in[r * ld_in + i];
+            const float *restrict w_row = w + (int64_t)i * n_out;
+            for (int o = o0; o < n_out; ++o) o_row[o] += x * w_row[o];
+        }
+    }
+}
+
+static void broadcast_bias(float *out, int ld_out, const float *bias, int n, int rows) {
+    for (int r = 0; r < rows; ++r) memcpy(out + r * ld_out, bias, sizeof(float) * n);
+}
+
+static void relu(float *x, int n) {
+    for (int c = 0; c < n; ++c) x[c] = x[c] > 0.0f ? x[c] : 0.0f;
+}
+
+/* Layer l for `rows` (<= BLOCK) consecutive streams: x (rows, R) and skip (rows, S) updated in place. */
+static void layer_block(const wavenet_model *m, int l, int rows, const float *gate_bias, float *queues,
+                        int64_t time, float *x, float *skip) {
+    const int R = m->residual, G = m->gate, half = m->gate / 2, S = m->skip, K = m->taps;
+    const int64_t d = m->dilations[l], length = m->queue_lengths[l];
+    float taps[BLOCK][K * R], z[BLOCK][G], h[BLOCK][half], projected[BLOCK][R + S];
+
+    for (int r = 0; r < rows; ++r) {
+        float *queue = queues + (int64_t)r * m->queue_total * R + m->queue_offsets[l] * R;
+        for (int j = 0; j < K - 1; ++j) {
+            const int64_t back = (int64_t)(K - 1 - j) * d;
+            const int64_t slot = ((time - back) % length + length) % length;
+            memcpy(taps[r] + j * R, queue + slot * R, sizeof(float) * R);
+        }
+        memcpy(taps[r] + (K - 1) * R, x + r * R, sizeof(float) * R);
+        if (length) memcpy(queue + (time % length) * R, x + r * R, sizeof(float) * R);
+        memcpy(z[r], gate_bias + ((int64_t)r * m->layers + l) * G, sizeof(float) * G);
+    }
+    accumulate(&z[0][0], G, &taps[0][0], K * R, m->conv_weight + (int64_t)l * K * R * G, K * R, G, rows);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < half; ++c) h[r][c] = tanhf(z[r][c]) / (1.0f + expf(-z[r][half + c]));
+    broadcast_bias(&projected[0][0], R + S, m->out_bias + (int64_t)l * (R + S), R + S, rows);
+    accumulate(&projected[0][0], R + S, &h[0][0], half, m->out_weight + (int64_t)l * half * (R + S), half,
+               R + S, rows);
+    for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < R; ++c) x[r * R + c] += projected[r][c];
+        for (int c = 0; c < S; ++c) skip[r * S + c] += projected[r][R + c];
+    }
+}
+
+/* ReLU, 1x1, ReLU, 1x1 on the skip sums of `rows` streams -> logits (rows, classes). */
+static void head_block(const wavenet_model *m, int rows, float *skip, float *logits) {
+    const int S = m->skip, H = m->hidden;
+    float hidden[BLOCK][H];
+    relu(skip, rows * S);
+    broadcast_bias(&hidden[0][0], H, m->head_hidden_bias, H, rows);
+    accumulate(&hidden[0][0], H, skip, S, m->head_hidden_weight, S, H, rows);
+    relu(&hidden[0][0], rows * H);
+    broadcast_bias(logits, m->classes, m->head_out_bias, m->classes, rows);
+    accumulate(logits, m->classes, &hidden[0][0], H, m->head_out_weight, H, m->classes, rows);
+}
+
+/* codes (B), gate_bias (B, layers, G), queues (B, Q, R) updated in place, logits (B, classes),
+ * scratch (B, R + S) for the residual and skip streams.
+ *
+ * Layers are the outer loop and blocks of streams the inner one, so a layer's weights are fetched into
+ * cache once per step for the whole batch rather than once per block (the whole model does not fit in
+ * one core's L2). Threads split the blocks statically; each row's arithmetic is the same on any thread. */
 void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, const float *gate_bias,
-                  float *queues, int64_t time, float *logits, int32_t threads) {
-    #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && batch > 1)
-    for (int b = 0; b < batch; ++b) {
-        step_row(m, codes[b], gate_bias + (int64_t)b * m->layers * m->gate,
-                 queues + (int64_t)b * m->queue_total * m->residual, time, logits + (int64_t)b * m->classes);
+                  float *queues, int64_t time, float *logits, float *scratch, int32_t threads) {
+    const int R = m->residual, S = m->skip, blocks = (batch + BLOCK - 1) / BLOCK;
+    float *x = scratch, *skip = scratch + (int64_t)batch * R;
+    #pragma omp parallel num_threads(threads) if (threads > 1 && blocks > 1)
+    {
+        #pragma omp for schedule(static)
+        for (int r = 0; r < batch; ++r) {
+            memcpy(x + (int64_t)r * R, m->embed + codes[r] * R, sizeof(float) * R);
+            memset(skip + (int64_t)r * S, 0, sizeof(float) * S);
+        }
+        for (int l = 0; l < m->layers; ++l) {
+            #pragma omp for schedule(static)
+            for (int b = 0; b < blocks; ++b) {
+                const int first = b * BLOCK, rows = batch - first < BLOCK ? batch - first : BLOCK;
+                layer_block(m, l, rows, gate_bias + (int64_t)first * m->layers * m->gate,
+                            queues + (int64_t)first * m->queue_total * R, time, x + (int64_t)first * R,
+                            skip + (int64_t)first * S);
+            }
+        }
+        #pragma omp for schedule(static)
+        for (int b = 0; b < blocks; ++b) {
+            const int first = b * BLOCK, rows = batch - first < BLOCK ? batch - first : BLOCK;
+            head_block(m, rows, skip + (int64_t)first * S, logits + (int64_t)first * m->classes);
+        }
     }
 }
