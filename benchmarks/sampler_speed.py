@@ -1,0 +1,165 @@
+"""`make bench`: sampler throughput, side by side in one run, on the reference architecture.
+
+Variants: the naive sampler (recompute the receptive field for every sample: what a plain forward pass
+costs), the plain-PyTorch incremental step, and the compiled native step; batch 1, 8 and 32; priming a
+1-second seed; the parallel forward (likelihood) throughput; and the machine's measured matrix-vector and
+matrix-multiply speeds, which bound what any sampler can reach. Each figure is the best of several
+repeats (the machine is shared), and quoted against its bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from model_core import IncrementalSampler, WaveNet, WaveNetConfig
+from model_core.step_native import native_available
+
+BATCHES = (1, 8, 32)
+
+
+def best_rate(fn, work: float, repeats: int = 5, min_seconds: float = 0.3) -> float:
+    """Highest work/second over `repeats` timed runs of fn (each repeated to last min_seconds)."""
+    fn()
+    best = 0.0
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, calls * work / elapsed)
+    return best
+
+
+def matmul_gflops(threads: int, n: int = 1024) -> float:
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return best_rate(lambda: torch.mm(a, b), 2 * n**3) / 1e9
+
+
+def matvec_gflops(weights: int) -> float:
+    """Single-core matrix-vector speed with a matrix as large as the model's weights (cache effects too)."""
+    torch.set_num_threads(1)
+    side = int(weights**0.5)
+    a, x = torch.randn(side, side), torch.randn(side)
+    return best_rate(lambda: torch.mv(a, x), 2 * side * side) / 1e9
+
+
+def step_rate(model: WaveNet, backend: str, batch: int) -> float:
+    sampler = IncrementalSampler(model, batch, backend=backend)
+    sampler.prime(torch.randint(0, 256, (batch, 100)))
+    codes = torch.randint(0, 256, (batch,))
+
+    def run() -> None:
+        for _ in range(20):
+            sampler.step(codes)
+
+    return best_rate(run, 20 * batch)
+
+
+def naive_rate(model: WaveNet, batch: int) -> float:
+    """One new sample per full forward over the receptive field (what a sampler without queues does)."""
+    window = torch.randint(0, 256, (batch, model.receptive_field))
+
+    @torch.inference_mode()
+    def run() -> None:
+        model(window)[:, :, -1]
+
+    return best_rate(run, batch, repeats=3, min_seconds=0.5)
+
+
+def prime_ms(model: WaveNet, backend: str, seconds: float = 1.0) -> float:
+    sampler = IncrementalSampler(model, 1, backend=backend)
+    seed = torch.randint(0, 256, (1, int(seconds * model.config.sample_rate)))
+    sampler.prime(seed)
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        sampler.prime(seed)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def forward_rate(model: WaveNet, length: int = 32_000) -> float:
+    codes = torch.randint(0, 256, (1, length))
+
+    @torch.inference_mode()
+    def run() -> None:
+        model(codes)
+
+    return best_rate(run, length, repeats=3, min_seconds=0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    config = WaveNetConfig()
+    model = WaveNet(config).eval()
+    macs = config.macs_per_sample
+    params = sum(p.numel() for p in model.parameters())
+
+    mv = matvec_gflops(params)
+    mm = matmul_gflops(args.threads)
+    bound_1 = mv * 1e9 / (2 * macs)
+    bound_n = mm * 1e9 / (2 * macs)
+    # Torch's own thread pool competes with the kernel's OpenMP threads (measured: ~25% slower at batch
+    # 32); the service does the same: one torch thread, the kernel's threads for the steps.
+    torch.set_num_threads(1)
+    os.environ.setdefault("WAVENET_STEP_THREADS", str(args.threads))
+
+    rows = []
+    backends = ["torch"] + (["native"] if native_available() else [])
+    for batch in BATCHES:
+        bound = bound_1 if batch == 1 else bound_n
+        rows.append(("naive recompute", batch, naive_rate(model, batch), bound))
+        for backend in backends:
+            rows.append((f"incremental, {backend} step", batch, step_rate(model, backend, batch), bound))
+    primes = {backend: prime_ms(model, backend) for backend in backends}
+    torch.set_num_threads(args.threads)
+    parallel = forward_rate(model)
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Command: `make bench` (`python -m benchmarks.sampler_speed --write BENCHMARKS.md`), "
+        f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+        f"{args.threads} threads, torch {torch.__version__}.",
+        "",
+        f"Reference architecture: {config.layers} layers (dilations 1..{max(config.dilation_cycle)} x "
+        f"{config.stacks}), residual {config.residual_channels}, gate {config.gate_channels}, skip "
+        f"{config.skip_channels}, head {config.head_channels}, kernel {config.kernel_size}, float32; "
+        f"{params:,} parameters, {macs:,} multiply-adds per generated sample.",
+        "",
+        f"Machine bounds measured in the same run: matrix-vector {mv:.1f} GFLOP/s on one core -> "
+        f"{bound_1:,.0f} samples/s at batch 1; matrix multiply {mm:.1f} GFLOP/s on {args.threads} threads "
+        f"-> {bound_n:,.0f} samples/s for large batches.",
+        "",
+        "| sampler | batch | samples/s (aggregate) | fraction of bound | real-time 8 kHz streams |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, batch, rate, bound in rows:
+        lines.append(f"| {name} | {batch} | {rate:,.0f} | {rate / bound:.1%} | {rate / 8000:.2f} |")
+    lines += ["", "| other | figure |", "|---|---:|"]
+    for backend, ms in primes.items():
+        lines.append(f"| prime a 1 s seed (8,000 samples), batch 1, then {backend} steps | {ms:.1f} ms |")
+    lines.append(f"| parallel forward (likelihood), 1 x 32,000 samples | {parallel:,.0f} samples/s |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
