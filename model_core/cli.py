@@ -77,6 +77,31 @@ def _eval(args: argparse.Namespace) -> None:
     print(json.dumps(evaluate_files(args.checkpoint, args.data, args.max_files), indent=2))
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import logging
+
+    import uvicorn
+
+    from model_core.checkpoint import load_checkpoint
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings(**({"checkpoint": args.checkpoint} if args.checkpoint else {}))
+    load_checkpoint(settings.checkpoint)  # a bad checkpoint fails here with one line, before uvicorn starts
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done, so the process dies by the
+        signal (status 143); a shutdown that let live streams finish is a success: exit 0."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level,
+                            timeout_graceful_shutdown=args.grace_seconds)
+    GracefulServer(config).run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wavenet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", type=Path, required=True, help="a directory of audio files or a corpus cache")
     ev.add_argument("--max-files", type=int)
     ev.set_defaults(handler=_eval)
+
+    serve = sub.add_parser("serve", help="run the HTTP service (settings: WAVENET_* environment variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--checkpoint", help="overrides WAVENET_CHECKPOINT")
+    serve.add_argument("--grace-seconds", type=float, default=30.0,
+                       help="on SIGTERM, how long live streams may take to finish")
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -107,9 +107,21 @@ class IncrementalSampler:
 
     @torch.inference_mode()
     def step(self, codes: torch.Tensor) -> torch.Tensor:
-        """Feed each slot its next sample, codes (B,) -> logits (B, classes) for the sample after it."""
-        if codes.shape != (self.batch_size,):
-            raise ValueError(f"step expects codes of shape ({self.batch_size},), got {tuple(codes.shape)}")
-        logits = self.kernel(codes.to(self.device, torch.long), self.gate_bias, self.queues, self.time)
+        """Feed each slot its next sample, codes (B,) -> logits (B, classes) for the sample after it.
+
+        codes of shape (n,) with n < batch_size advance slots 0..n-1 only: a server keeps its live streams
+        in the first slots (see `move_slot`) so that idle slots cost nothing.
+        """
+        if codes.dim() != 1 or not 1 <= codes.shape[0] <= self.batch_size:
+            raise ValueError(f"step expects codes of shape (n,) with 1 <= n <= {self.batch_size}, "
+                             f"got {tuple(codes.shape)}")
+        n = codes.shape[0]
+        logits = self.kernel(codes.to(self.device, torch.long), self.gate_bias[:n], self.queues[:n], self.time)
         self.time += 1
         return logits
+
+    @torch.inference_mode()
+    def move_slot(self, source: int, target: int) -> None:
+        """Move a live stream's state to another slot (the source slot is then free)."""
+        self.queues[target] = self.queues[source]
+        self.gate_bias[target] = self.gate_bias[source]

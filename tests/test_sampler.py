@@ -122,3 +122,20 @@ def test_bad_shapes_are_rejected():
         sampler.step(torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError):
         IncrementalSampler(make_model(), 1, backend="gpu-magic")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_live_streams_can_be_compacted_into_the_first_slots(backend):
+    model = make_model()
+    codes = torch.randint(0, 256, (3, 90))
+    with torch.no_grad():
+        reference = model(codes)
+    sampler = IncrementalSampler(model, 3, backend=backend)
+    sampler.prime(codes[:, :30])
+    for t in range(30, 50):
+        sampler.step(codes[:, t])
+    sampler.move_slot(2, 0)  # stream 0 left; stream 2 takes its slot, then only 2 slots are stepped
+    for t in range(50, 89):
+        logits = sampler.step(torch.stack([codes[2, t], codes[1, t]]))
+        assert (logits[0] - reference[2, :, t]).abs().max() <= 1e-4
+        assert (logits[1] - reference[1, :, t]).abs().max() <= 1e-4

@@ -1,0 +1,249 @@
+"""The FastAPI app: HTTP in, engine requests out, WAV streamed back. Built by `create_app(settings)`.
+
+The HTTP layer validates and translates; the engine (service/engine.py) owns the model and the streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from model_core.audio_io import AudioError, read_audio
+from model_core.checkpoint import file_sha256, load_checkpoint
+from model_core.mu_law import mu_law_encode
+from model_core.step_native import native_available
+from model_core.wav_format import wav_header, wav_samples, wav_trailer
+from service.engine import Engine, EngineBusy, GenerationRequest, StreamTimeout
+from service.errors import ApiError, error_response
+from service.metrics import Metrics
+from service.request_inputs import GenerateParams, LikelihoodParams, parse_params, read_inputs
+from service.request_middleware import RequestMiddleware
+from service.scoring import Scorer
+from service.settings import Settings
+from service.upload_limit import UploadLimitMiddleware, UploadTooLarge
+
+log = logging.getLogger("wavenet.service")
+RETRY_AFTER_SECONDS = "2"
+
+AUDIO_BODY_DOC = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "seed": {"type": "string", "format": "binary",
+                             "description": "seed audio: WAV, FLAC or OGG, any rate/channels; omitted: silence"},
+                    "duration": {"type": "number", "example": 2.0},
+                    "temperature": {"type": "number", "default": 1.0},
+                    "random_seed": {"type": "integer", "example": 42},
+                    "format": {"type": "string", "enum": ["pcm16", "mulaw", "float32"], "default": "pcm16"},
+                    "include_seed": {"type": "boolean", "default": False},
+                },
+                "required": ["duration"],
+            }
+        },
+        "audio/*": {"schema": {"type": "string", "format": "binary"},
+                    "description": "the seed itself as the body; other fields as query parameters"},
+    }
+}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        device = _device(settings.device)
+        # Fails start-up (before any request is served) on a missing or corrupt checkpoint.
+        model, metadata = load_checkpoint(settings.checkpoint, device)
+        if device.type == "cpu" and native_available():
+            # The native kernel runs its own threads; torch's pool would compete with them for cores.
+            torch.set_num_threads(1)
+        engine = Engine(model, metrics, workers=settings.workers, streams_per_worker=settings.max_streams_per_worker,
+                        queue_size=settings.queue_size, chunk_samples=settings.chunk_samples,
+                        timeout_seconds=settings.request_timeout_seconds)
+        app.state.model, app.state.metadata, app.state.engine = model, metadata, engine
+        app.state.scorer = Scorer(model, settings.queue_size)
+        app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)
+        metrics.model.info({"checkpoint": str(settings.checkpoint), "sha256": app.state.checkpoint_sha256,
+                            "backend": engine.backend, "receptive_field": str(model.receptive_field)})
+
+        def warm_up_then_ready() -> None:
+            engine.start()
+            app.state.ready = True
+            log.info("ready: %s on %s (%s kernel)", settings.checkpoint.name, device, engine.backend)
+
+        threading.Thread(target=warm_up_then_ready, name="wavenet-warm-up", daemon=True).start()
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            engine.stop()
+
+    app = FastAPI(
+        title="wavenet-service",
+        version="0.1.0",
+        description="WaveNet raw-audio generation: POST a seed WAV, get its continuation streamed back as WAV.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.metrics, app.state.ready = settings, metrics, False
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMiddleware, metrics=metrics, api_keys=settings.api_keys)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                       allow_headers=["*"], expose_headers=["X-Request-Id", "X-Sample-Rate", "X-Random-Seed"])
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.detail, error.headers)
+
+    @app.exception_handler(UploadTooLarge)
+    async def upload_too_large(_: Request, error: UploadTooLarge) -> Response:
+        return error_response(413, "upload_too_large", str(error), {"Connection": "close"})
+
+    @app.exception_handler(EngineBusy)
+    async def busy(_: Request, error: EngineBusy) -> Response:
+        return error_response(503, "busy", f"{error}; retry later", {"Retry-After": RETRY_AFTER_SECONDS})
+
+    @app.exception_handler(AudioError)
+    async def bad_audio(_: Request, error: AudioError) -> Response:
+        return error_response(422, "invalid_audio", str(error))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+        return error_response(error.status_code, "http_error", str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        return error_response(422, "invalid_parameters", str(error.errors()))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unexpected error in %s", request.url.path)
+        return error_response(500, "internal_error", "unexpected server error; see the server log")
+
+    def require_ready(request: Request) -> None:
+        if not request.app.state.ready:
+            raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": RETRY_AFTER_SECONDS})
+
+    async def decode_audio(audio: bytes, request: Request, max_seconds: float, what: str) -> np.ndarray:
+        rate = request.app.state.model.config.sample_rate
+        samples = await asyncio.to_thread(read_audio, audio, rate)
+        if len(samples) > max_seconds * rate:
+            raise ApiError(413, "audio_too_long", f"the {what} is {len(samples) / rate:.1f} s long; the limit "
+                                                  f"is {max_seconds:g} s")
+        return mu_law_encode(samples)
+
+    @app.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the model is loaded and warmed up")
+    async def readyz(request: Request) -> Response:
+        require_ready(request)
+        return Response('{"status":"ready"}', media_type="application/json")
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/info", summary="The loaded model: config, receptive field, checkpoint hash and metadata")
+    async def info(request: Request) -> dict:
+        require_ready(request)
+        state = request.app.state
+        config = state.model.config
+        return {
+            "sample_rate": config.sample_rate,
+            "receptive_field": config.receptive_field,
+            "config": config.to_dict(),
+            "checkpoint": {"path": str(settings.checkpoint), "sha256": state.checkpoint_sha256,
+                           "metadata": state.metadata},
+            "engine": {"backend": state.engine.backend, "workers": settings.workers,
+                       "streams_per_worker": settings.max_streams_per_worker},
+            "limits": {"max_duration_seconds": settings.max_duration_seconds,
+                       "max_seed_seconds": settings.max_seed_seconds,
+                       "max_likelihood_seconds": settings.max_likelihood_seconds,
+                       "max_upload_bytes": settings.max_upload_bytes},
+        }
+
+    @app.post("/generate", summary="Continue a seed: streamed WAV out", openapi_extra={"requestBody": AUDIO_BODY_DOC},
+              response_class=StreamingResponse,
+              responses={200: {"content": {"audio/wav": {}}, "description": "the continuation, streamed"}})
+    async def generate(request: Request) -> Response:
+        require_ready(request)
+        audio, raw_params = await read_inputs(request, "seed")
+        params = parse_params(GenerateParams, raw_params)
+        if params.duration > settings.max_duration_seconds:
+            raise ApiError(422, "invalid_parameters", f"duration: at most {settings.max_duration_seconds:g} s")
+        rate = request.app.state.model.config.sample_rate
+        seed = None if audio is None else await decode_audio(audio, request, settings.max_seed_seconds, "seed")
+        random_seed = params.random_seed if params.random_seed is not None else secrets.randbits(63)
+        num_samples = max(1, round(params.duration * rate))
+        engine: Engine = request.app.state.engine
+        stream = engine.submit(GenerationRequest(seed, num_samples, params.temperature, random_seed),
+                               asyncio.get_running_loop())
+        echoed = seed if params.include_seed and seed is not None else np.zeros(0, np.int64)
+        total = len(echoed) + num_samples
+        header = wav_header(total, rate, params.format)
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield header + wav_samples(echoed, params.format)
+                while True:
+                    item = await stream.chunks.get()
+                    if item is None:
+                        break
+                    if isinstance(item, BaseException):
+                        # Headers are gone already; the short body tells the client (Content-Length).
+                        log.warning("stream %s ended early: %s", request.state.request_id, item)
+                        if isinstance(item, StreamTimeout | EngineBusy):
+                            return
+                        raise item
+                    yield wav_samples(item, params.format)
+                yield wav_trailer(total, params.format)
+            finally:
+                stream.cancel()  # no-op when finished; frees the slot when the client went away
+
+        content_length = len(header) + len(wav_samples(np.zeros(total, np.int64), params.format)) + len(
+            wav_trailer(total, params.format))
+        return StreamingResponse(body(), media_type="audio/wav", headers={
+            "Content-Length": str(content_length), "X-Sample-Rate": str(rate),
+            "X-Random-Seed": str(random_seed), "Cache-Control": "no-store"})
+
+    @app.post("/likelihood", summary="Score audio: bits per sample under the model, and a curve over time",
+              openapi_extra={"requestBody": {"content": {
+                  "multipart/form-data": {"schema": {"type": "object", "properties": {
+                      "audio": {"type": "string", "format": "binary"}, "hop_seconds": {"type": "number"}},
+                      "required": ["audio"]}},
+                  "audio/*": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def likelihood(request: Request) -> dict:
+        require_ready(request)
+        audio, raw_params = await read_inputs(request, "audio")
+        params = parse_params(LikelihoodParams, raw_params)
+        if audio is None:
+            raise ApiError(422, "invalid_audio", "no audio: send an 'audio' file or an audio/* body")
+        codes = await decode_audio(audio, request, settings.max_likelihood_seconds, "audio")
+        if len(codes) < 2:
+            raise ApiError(422, "invalid_audio", "at least 2 samples are needed to score anything")
+        return await request.app.state.scorer.score(codes, params.hop_seconds)
+
+    return app

@@ -1,0 +1,27 @@
+"""Prometheus metrics, in a registry of the app's own so that several apps (tests) can coexist."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("wavenet_requests", "HTTP requests", ["endpoint", "status"], registry=r)
+        self.latency = Histogram("wavenet_request_seconds", "Time to the full response", ["endpoint"],
+                                 buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+                                 registry=r)
+        self.time_to_first_audio = Histogram(
+            "wavenet_time_to_first_audio_seconds", "From request to the first generated samples",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
+        self.generated_samples = Counter("wavenet_generated_samples", "Samples generated", registry=r)
+        self.real_time_factor = Histogram(
+            "wavenet_real_time_factor", "Audio seconds generated per wall second, per finished stream",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32), registry=r)
+        self.active_streams = Gauge("wavenet_active_streams", "Streams being generated", registry=r)
+        self.queue_depth = Gauge("wavenet_queue_depth", "Requests waiting for a stream slot", registry=r)
+        self.batch_size = Histogram("wavenet_engine_batch_size", "Streams advanced per engine step",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
+        self.model = Info("wavenet_model", "The loaded checkpoint", registry=r)

@@ -1,0 +1,74 @@
+"""Turning an HTTP request into audio bytes and validated parameters, in either accepted form:
+multipart/form-data (curl -F, HTML forms) or a raw audio/* body with the parameters in the query string
+(what a browser's fetch(blob) sends)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from service.errors import ApiError
+
+RAW_AUDIO_TYPES = ("audio/", "application/octet-stream")
+
+
+class GenerateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration: float = Field(gt=0, allow_inf_nan=False, description="seconds of audio to generate")
+    temperature: float = Field(1.0, gt=0, le=100, allow_inf_nan=False, description="softmax temperature")
+    random_seed: int | None = Field(None, ge=0, lt=2**63, description="same seed, same audio; omitted: random")
+    format: Literal["pcm16", "mulaw", "float32"] = Field("pcm16", description="WAV sample format")
+    include_seed: bool = Field(False, description="prepend the (resampled, mu-law) seed to the output")
+
+
+class LikelihoodParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hop_seconds: float = Field(0.01, gt=0, le=10, allow_inf_nan=False, description="resolution of the curve")
+
+
+def validation_message(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "request"
+        parts.append(f"{where}: {item['msg']}" if item["type"] != "extra_forbidden" else f"unknown field {where!r}")
+    return "; ".join(parts)
+
+
+async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, dict[str, str]]:
+    """(audio bytes or None when absent, parameters as strings) from either request form."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    params = dict(request.query_params)
+    if media == "multipart/form-data" or media == "application/x-www-form-urlencoded":
+        form = await request.form(max_files=1, max_fields=20)
+        audio = None
+        for key, value in form.multi_items():
+            if key == file_field:
+                if not isinstance(value, UploadFile):
+                    raise ApiError(422, "invalid_audio", f"{file_field!r} must be an uploaded file")
+                audio = await value.read()
+            elif isinstance(value, UploadFile):
+                raise ApiError(422, "unknown_field", f"unexpected file field {key!r}; send the audio as "
+                                                     f"{file_field!r}")
+            else:
+                params[key] = value
+        await form.close()
+        return audio, params
+    if media.startswith(RAW_AUDIO_TYPES):
+        return await request.body(), params
+    if not media and not await request.body():
+        return None, params
+    raise ApiError(415, "unsupported_media_type",
+                   f"content type {media or '(none)'} is not accepted: send multipart/form-data with a "
+                   f"{file_field!r} file, or the audio itself as the body with an audio/* content type")
+
+
+def parse_params(model: type[BaseModel], params: dict[str, str]) -> BaseModel:
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        raise ApiError(422, "invalid_parameters", validation_message(error)) from error

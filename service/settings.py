@@ -1,0 +1,37 @@
+"""All service configuration, read once from WAVENET_* environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAVENET_", env_file=".env", extra="ignore")
+
+    checkpoint: Path = DEFAULT_CHECKPOINT
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    workers: int = Field(1, ge=1, description="engine workers (one per GPU; on CPU usually one)")
+    max_streams_per_worker: int = Field(16, ge=1, description="streams one worker advances together")
+    queue_size: int = Field(16, ge=0, description="requests that may wait for a free stream slot")
+    max_duration_seconds: float = Field(30.0, gt=0)
+    max_seed_seconds: float = Field(30.0, gt=0)
+    max_likelihood_seconds: float = Field(120.0, gt=0)
+    max_upload_bytes: int = Field(20_000_000, ge=1024)
+    request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
+    chunk_samples: int = Field(1600, ge=16, description="samples per streamed chunk (after a short first one)")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="empty: no auth")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("cors_origins", "api_keys", mode="before")
+    @classmethod
+    def comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

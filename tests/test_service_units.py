@@ -1,0 +1,103 @@
+"""Unit tests of the service's pieces: parameter parsing, the streamed WAV layout, the likelihood curve,
+settings, and the engine's admission control (no HTTP)."""
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model_core.wav_format import wav_bytes, wav_header, wav_samples, wav_trailer
+from service.engine import Engine, EngineBusy, GenerationRequest
+from service.errors import ApiError
+from service.metrics import Metrics
+from service.request_inputs import GenerateParams, parse_params
+from service.scoring import summarise
+from service.settings import Settings
+
+from .conftest import make_model
+
+
+def test_generate_params_accept_form_strings_with_defaults():
+    params = parse_params(GenerateParams, {"duration": "2.5", "include_seed": "true", "random_seed": "7"})
+    assert params.duration == 2.5 and params.include_seed and params.random_seed == 7
+    assert params.temperature == 1.0 and params.format == "pcm16"
+
+
+@pytest.mark.parametrize("raw,field", [({}, "duration"), ({"duration": "x"}, "duration"),
+                                       ({"duration": "nan"}, "duration"),
+                                       ({"duration": "1", "format": "aac"}, "format"),
+                                       ({"duration": "1", "temperature": "0"}, "temperature"),
+                                       ({"duration": "1", "random_seed": "-1"}, "random_seed"),
+                                       ({"duration": "1", "speed": "2"}, "speed")])
+def test_bad_parameters_name_the_field(raw, field):
+    with pytest.raises(ApiError) as error:
+        parse_params(GenerateParams, raw)
+    assert error.value.status == 422 and field in error.value.detail
+
+
+@settings(max_examples=50, deadline=None)
+@given(codes=st.lists(st.integers(0, 255), max_size=300), cuts=st.lists(st.integers(0, 300), max_size=6),
+       fmt=st.sampled_from(["pcm16", "mulaw", "float32"]))
+def test_a_streamed_wav_is_byte_identical_to_the_whole_file_however_it_is_chunked(codes, cuts, fmt):
+    codes = np.array(codes, dtype=np.int64)
+    bounds = [0, *sorted(c for c in cuts if c <= len(codes)), len(codes)]
+    pieces = [wav_samples(codes[a:b], fmt) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    streamed = wav_header(len(codes), 8000, fmt) + b"".join(pieces) + wav_trailer(len(codes), fmt)
+    assert streamed == wav_bytes(codes, 8000, fmt)
+    assert soundfile.info(io.BytesIO(streamed)).frames == len(codes)
+
+
+def test_likelihood_curve_averages_each_hop():
+    nll = np.log(2) * np.array([1.0, 3.0, 5.0, 7.0, 9.0])
+    result = summarise(nll, 8000, 2 / 8000)
+    assert result["curve"]["bits_per_sample"] == [2.0, 6.0, 9.0]
+    assert result["bits_per_sample"] == pytest.approx(5.0) and result["samples_scored"] == 5
+
+
+def test_settings_read_the_environment(monkeypatch):
+    monkeypatch.setenv("WAVENET_API_KEYS", "a, b")
+    monkeypatch.setenv("WAVENET_MAX_STREAMS_PER_WORKER", "4")
+    monkeypatch.setenv("WAVENET_CORS_ORIGINS", "https://x.example")
+    s = Settings()
+    assert s.api_keys == ["a", "b"] and s.max_streams_per_worker == 4 and s.cors_origins == ["https://x.example"]
+
+
+def test_engine_refuses_at_once_when_slots_and_queue_are_full():
+    async def scenario():
+        engine = Engine(make_model(), Metrics(), workers=1, streams_per_worker=1, queue_size=1)
+        loop = asyncio.get_running_loop()
+        request = GenerationRequest(None, 10, 1.0, 0)
+        engine.submit(request, loop)
+        engine.submit(request, loop)  # not started: both wait, the limit is 1 slot + 1 queued
+        with pytest.raises(EngineBusy):
+            engine.submit(request, loop)
+        engine.stop()
+
+    asyncio.run(scenario())
+
+
+def test_engine_streams_finish_with_all_their_samples():
+    async def scenario():
+        engine = Engine(make_model(), Metrics(), workers=1, streams_per_worker=2, queue_size=4, chunk_samples=16)
+        engine.start()
+        loop = asyncio.get_running_loop()
+        streams = [engine.submit(GenerationRequest(np.array([100, 120]), n, 1.0, n), loop) for n in (5, 40, 33)]
+        received = []
+        for stream in streams:
+            chunks = []
+            while (item := await asyncio.wait_for(stream.chunks.get(), 30)) is not None:
+                chunks.append(item)
+            received.append(np.concatenate(chunks))
+        engine.stop()
+        assert engine.in_flight == 0
+        return received
+
+    from model_core.generate import generate
+
+    received = asyncio.run(scenario())
+    assert [len(r) for r in received] == [5, 40, 33]
+    assert np.array_equal(received[1], generate(make_model(), np.array([100, 120]), 40, random_seed=40))
