@@ -15,7 +15,8 @@ setup(
         Extension(
             "model_core._wavenet_step",
             sources=["model_core/csrc/wavenet_step.c"],
-            extra_compile_args=["-O3", "-ffast-math", "-fopenmp", f"-march={march}", "-std=c11"],
+            # -fno-wrapv undoes the -fwrapv in Python's CFLAGS, which costs this kernel ~40% (measured).
+            extra_compile_args=["-O3", "-fno-wrapv", "-ffast-math", "-fopenmp", f"-march={march}", "-std=c11"],
             extra_link_args=["-fopenmp"],
             libraries=["m"],
             optional=True,

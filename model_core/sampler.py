@@ -30,7 +30,7 @@ class StepKernel(Protocol):
 
 
 def make_step_kernel(weights: StepWeights, residual_channels: int, device: torch.device,
-                     backend: str = "auto") -> StepKernel:
+                     backend: str = "auto", threads: int | None = None) -> StepKernel:
     """'auto' picks the compiled kernel on CPU when it is built, PyTorch operators otherwise."""
     if backend not in ("auto", "native", "torch"):
         raise ValueError(f"unknown sampler backend {backend!r}: use auto, native or torch")
@@ -38,7 +38,7 @@ def make_step_kernel(weights: StepWeights, residual_channels: int, device: torch
     if use_native:
         if device.type != "cpu":
             raise ValueError("the native step kernel runs on the CPU only")
-        return NativeStep(weights, residual_channels)
+        return NativeStep(weights, residual_channels, threads)
     return TorchStep(weights, residual_channels)
 
 
@@ -50,7 +50,7 @@ class IncrementalSampler:
     never copied per stream.
     """
 
-    def __init__(self, model: WaveNet, batch_size: int, backend: str = "auto") -> None:
+    def __init__(self, model: WaveNet, batch_size: int, backend: str = "auto", threads: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.model = model.eval()
@@ -58,7 +58,7 @@ class IncrementalSampler:
         self.batch_size = batch_size
         device = model.embed.weight.device
         self.weights = StepWeights.from_model(model)
-        self.kernel = make_step_kernel(self.weights, self.config.residual_channels, device, backend)
+        self.kernel = make_step_kernel(self.weights, self.config.residual_channels, device, backend, threads)
         self.queues = torch.zeros(batch_size, self.weights.queue_total, self.config.residual_channels,
                                   device=device)
         self.gate_bias = self.weights.conv_bias.expand(batch_size, -1, -1).clone()

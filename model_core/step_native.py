@@ -47,7 +47,9 @@ class NativeStep:
         self._lib.wavenet_step.restype = None
         self._lib.wavenet_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, _PTR, _PTR, _PTR,
                                            ctypes.c_int64, _PTR, _PTR, ctypes.c_int32]
-        self.threads = threads or int(os.environ.get("WAVENET_STEP_THREADS", torch.get_num_threads()))
+        # Default: every core (WAVENET_STEP_THREADS overrides). Threads split the batch's blocks of streams;
+        # a batch of one block runs on one thread whatever this says.
+        self.threads = threads or int(os.environ.get("WAVENET_STEP_THREADS", len(os.sched_getaffinity(0))))
         index = lambda values: torch.tensor(values, dtype=torch.int64)  # noqa: E731
         # Held here so the pointers in the struct stay valid for the kernel's lifetime.
         self._keep = [weights.embed, weights.conv_weight, weights.out_weight, weights.out_bias,

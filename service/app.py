@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import threading
 from collections.abc import AsyncIterator
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             torch.set_num_threads(1)
         engine = Engine(model, metrics, workers=settings.workers, streams_per_worker=settings.max_streams_per_worker,
                         queue_size=settings.queue_size, chunk_samples=settings.chunk_samples,
-                        timeout_seconds=settings.request_timeout_seconds)
+                        timeout_seconds=settings.request_timeout_seconds,
+                        step_threads=settings.step_threads or max(1, len(os.sched_getaffinity(0)) - 1))
         app.state.model, app.state.metadata, app.state.engine = model, metadata, engine
         app.state.scorer = Scorer(model, settings.queue_size)
         app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)

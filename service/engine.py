@@ -80,9 +80,10 @@ class _Live:
 class EngineWorker:
     """One thread, one sampler with `capacity` slots; live streams occupy slots 0..n-1."""
 
-    def __init__(self, engine: Engine, model: WaveNet, capacity: int, backend: str, index: int) -> None:
+    def __init__(self, engine: Engine, model: WaveNet, capacity: int, backend: str, index: int,
+                 threads: int | None) -> None:
         self.engine = engine
-        self.sampler = IncrementalSampler(model, capacity, backend=backend)
+        self.sampler = IncrementalSampler(model, capacity, backend=backend, threads=threads)
         self.capacity = capacity
         self.live: list[_Live] = []
         self.logits = torch.zeros(capacity, model.config.classes)
@@ -178,7 +179,7 @@ class Engine:
 
     def __init__(self, model: WaveNet, metrics: Metrics, workers: int = 1, streams_per_worker: int = 16,
                  queue_size: int = 16, chunk_samples: int = 1600, timeout_seconds: float = 300.0,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", step_threads: int | None = None) -> None:
         self.model = model
         self.metrics = metrics
         self.chunk_samples = chunk_samples
@@ -189,7 +190,8 @@ class Engine:
         self._in_flight = 0
         self._stopping = False
         self._cond = threading.Condition()
-        self.workers = [EngineWorker(self, model, streams_per_worker, backend, i) for i in range(workers)]
+        self.workers = [EngineWorker(self, model, streams_per_worker, backend, i, step_threads)
+                        for i in range(workers)]
 
     @property
     def backend(self) -> str:

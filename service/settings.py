@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_likelihood_seconds: float = Field(120.0, gt=0)
     max_upload_bytes: int = Field(20_000_000, ge=1024)
     request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
+    step_threads: int | None = Field(
+        None, ge=1, description="CPU threads of the native step kernel; default: all cores but one, which "
+        "stays free for HTTP, encoding and /likelihood (spinning kernel threads collapse when cores are shared)")
     chunk_samples: int = Field(1600, ge=16, description="samples per streamed chunk (after a short first one)")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="empty: no auth")

@@ -16,6 +16,7 @@
  *   queues (B, Q, R): layer l owns rows [offset_l, offset_l + (K-1) d_l), slot of time t = t mod length.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -131,36 +132,45 @@ static void head_block(const wavenet_model *m, int rows, float *skip, float *log
     accumulate(logits, m->classes, &hidden[0][0], H, m->head_out_weight, H, m->classes, rows);
 }
 
+/* Streams [first, first + count): every layer for all their blocks (layer-outer, so a layer's weights are
+ * fetched into cache once for all of them: the whole model does not fit in one core's L2), then the head. */
+static void step_rows(const wavenet_model *m, int first, int count, const int64_t *codes,
+                      const float *gate_bias, float *queues, int64_t time, float *logits, float *x, float *skip) {
+    const int R = m->residual, S = m->skip;
+    for (int r = first; r < first + count; ++r) {
+        memcpy(x + (int64_t)r * R, m->embed + codes[r] * R, sizeof(float) * R);
+        memset(skip + (int64_t)r * S, 0, sizeof(float) * S);
+    }
+    for (int l = 0; l < m->layers; ++l)
+        for (int b = first; b < first + count; b += BLOCK) {
+            const int rows = first + count - b < BLOCK ? first + count - b : BLOCK;
+            layer_block(m, l, rows, gate_bias + (int64_t)b * m->layers * m->gate,
+                        queues + (int64_t)b * m->queue_total * R, time, x + (int64_t)b * R, skip + (int64_t)b * S);
+        }
+    for (int b = first; b < first + count; b += BLOCK) {
+        const int rows = first + count - b < BLOCK ? first + count - b : BLOCK;
+        head_block(m, rows, skip + (int64_t)b * S, logits + (int64_t)b * m->classes);
+    }
+}
+
 /* codes (B), gate_bias (B, layers, G), queues (B, Q, R) updated in place, logits (B, classes),
  * scratch (B, R + S) for the residual and skip streams.
  *
- * Layers are the outer loop and blocks of streams the inner one, so a layer's weights are fetched into
- * cache once per step for the whole batch rather than once per block (the whole model does not fit in
- * one core's L2). Threads split the blocks statically; each row's arithmetic is the same on any thread. */
+ * Streams are independent, so each thread takes a contiguous share of whole blocks and runs it through
+ * every layer on its own: one fork and one join per step, no barrier per layer (barriers between
+ * spinning threads collapse when the cores are shared with other work). Each row's arithmetic is the
+ * same whichever thread runs it. */
 void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, const float *gate_bias,
                   float *queues, int64_t time, float *logits, float *scratch, int32_t threads) {
-    const int R = m->residual, S = m->skip, blocks = (batch + BLOCK - 1) / BLOCK;
-    float *x = scratch, *skip = scratch + (int64_t)batch * R;
-    #pragma omp parallel num_threads(threads) if (threads > 1 && blocks > 1)
+    const int blocks = (batch + BLOCK - 1) / BLOCK;
+    const int teams = threads < blocks ? threads : blocks;
+    float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
+    #pragma omp parallel num_threads(teams) if (teams > 1)
     {
-        #pragma omp for schedule(static)
-        for (int r = 0; r < batch; ++r) {
-            memcpy(x + (int64_t)r * R, m->embed + codes[r] * R, sizeof(float) * R);
-            memset(skip + (int64_t)r * S, 0, sizeof(float) * S);
-        }
-        for (int l = 0; l < m->layers; ++l) {
-            #pragma omp for schedule(static)
-            for (int b = 0; b < blocks; ++b) {
-                const int first = b * BLOCK, rows = batch - first < BLOCK ? batch - first : BLOCK;
-                layer_block(m, l, rows, gate_bias + (int64_t)first * m->layers * m->gate,
-                            queues + (int64_t)first * m->queue_total * R, time, x + (int64_t)first * R,
-                            skip + (int64_t)first * S);
-            }
-        }
-        #pragma omp for schedule(static)
-        for (int b = 0; b < blocks; ++b) {
-            const int first = b * BLOCK, rows = batch - first < BLOCK ? batch - first : BLOCK;
-            head_block(m, rows, skip + (int64_t)first * S, logits + (int64_t)first * m->classes);
-        }
+        const int team = teams > 1 ? omp_get_thread_num() : 0;
+        const int first = (int)((int64_t)blocks * team / teams) * BLOCK;
+        const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
+        const int end = last < batch ? last : batch;
+        if (end > first) step_rows(m, first, end - first, codes, gate_bias, queues, time, logits, x, skip);
     }
 }
