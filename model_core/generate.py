@@ -10,7 +10,8 @@ import torch
 from model_core.model import WaveNet
 from model_core.mu_law import SILENCE_CODE
 from model_core.sampler import IncrementalSampler
-from model_core.sampling import counter_uniform, sample_codes
+
+STEPS_PER_CALL = 256
 
 
 def seed_or_silence(seed_codes: np.ndarray | None) -> np.ndarray:
@@ -31,17 +32,13 @@ def generate(model: WaveNet, seed_codes: np.ndarray | None, num_samples: int, te
     if temperature <= 0:
         raise ValueError("temperature must be > 0")
     sampler = IncrementalSampler(model, batch_size=1, backend=backend)
-    seed = torch.from_numpy(seed_or_silence(seed_codes))[None, :]
     speakers = None if speaker is None else torch.tensor([speaker])
-    logits = sampler.prime(seed, speakers)
+    sampler.prime(torch.from_numpy(seed_or_silence(seed_codes))[None, :], speakers)
     out = np.empty(num_samples, dtype=np.int64)
-    temperatures = np.array([temperature])
-    seeds = np.array([random_seed])
-    for n in range(num_samples):
-        code = sample_codes(logits, temperatures, counter_uniform(seeds, np.array([n])))
-        out[n] = code[0]
-        if n + 1 < num_samples:
-            logits = sampler.step(torch.from_numpy(code))
+    for start in range(0, num_samples, STEPS_PER_CALL):
+        steps = min(STEPS_PER_CALL, num_samples - start)
+        out[start:start + steps] = sampler.sample_steps(steps, np.array([temperature]), np.array([random_seed]),
+                                                        np.array([start]))[0]
         if on_progress is not None:
-            on_progress(1)
+            on_progress(steps)
     return out

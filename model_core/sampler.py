@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from model_core.model import WaveNet
+from model_core.sampling import counter_uniform, sample_codes
 from model_core.step_native import NativeStep, native_available
 from model_core.step_torch import TorchStep
 from model_core.step_weights import StepWeights
@@ -62,6 +64,8 @@ class IncrementalSampler:
         self.queues = torch.zeros(batch_size, self.weights.queue_total, self.config.residual_channels,
                                   device=device)
         self.gate_bias = self.weights.conv_bias.expand(batch_size, -1, -1).clone()
+        self.logits = torch.zeros(batch_size, self.config.classes, device=device)
+        """Each slot's distribution of its next sample, as the last prime or step left it."""
         self.time = 0
 
     @property
@@ -103,6 +107,7 @@ class IncrementalSampler:
             history[:, length - kept:] = x[:, :, seed_length - kept:].transpose(1, 2)
             ring = (self.time - length + torch.arange(length, device=self.device)) % length
             self.queues[rows[:, None], offset + ring[None, :]] = history
+        self.logits[rows] = logits.float()
         return logits.float()
 
     @torch.inference_mode()
@@ -117,11 +122,38 @@ class IncrementalSampler:
                              f"got {tuple(codes.shape)}")
         n = codes.shape[0]
         logits = self.kernel(codes.to(self.device, torch.long), self.gate_bias[:n], self.queues[:n], self.time)
+        self.logits[:n] = logits
         self.time += 1
         return logits
+
+    @torch.inference_mode()
+    def sample_steps(self, steps: int, temperatures: np.ndarray, seeds: np.ndarray,
+                     counters: np.ndarray) -> np.ndarray:
+        """Generate `steps` samples for slots 0..n-1 (n = len(seeds)): draw each from the slot's logits with
+        counter_uniform(seed, counter + k), feed it back, repeat -> codes (n, steps).
+
+        The native kernel does all of it in one call; other kernels draw with sampling.py between steps.
+        Either way a stream's draws depend only on its own logits, seed and counter.
+        """
+        n = len(seeds)
+        if not 1 <= n <= self.batch_size or steps < 1:
+            raise ValueError(f"need 1 <= streams <= {self.batch_size} and steps >= 1")
+        fused = getattr(self.kernel, "sample_steps", None)
+        if fused is not None:
+            out = fused(self.logits[:n], temperatures, seeds, counters, self.gate_bias[:n], self.queues[:n],
+                        self.time, steps)
+            self.time += steps
+            return out
+        out = np.empty((n, steps), dtype=np.int64)
+        counters = np.asarray(counters, dtype=np.int64)
+        for k in range(steps):
+            out[:, k] = sample_codes(self.logits[:n], temperatures, counter_uniform(seeds, counters + k))
+            self.step(torch.from_numpy(out[:, k]))
+        return out
 
     @torch.inference_mode()
     def move_slot(self, source: int, target: int) -> None:
         """Move a live stream's state to another slot (the source slot is then free)."""
         self.queues[target] = self.queues[source]
         self.gate_bias[target] = self.gate_bias[source]
+        self.logits[target] = self.logits[source]

@@ -10,6 +10,7 @@ import ctypes
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model_core.step_weights import StepWeights
@@ -47,6 +48,10 @@ class NativeStep:
         self._lib.wavenet_step.restype = None
         self._lib.wavenet_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, _PTR, _PTR, _PTR,
                                            ctypes.c_int64, _PTR, _PTR, ctypes.c_int32]
+        self._lib.wavenet_sample_steps.restype = None
+        self._lib.wavenet_sample_steps.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_int32, _PTR,
+                                                   _PTR, _PTR, _PTR, _PTR, _PTR, ctypes.c_int64, _PTR, _PTR, _PTR,
+                                                   ctypes.c_int32]
         # Default: every core (WAVENET_STEP_THREADS overrides). Threads split the batch's blocks of streams;
         # a batch of one block runs on one thread whatever this says.
         self.threads = threads or int(os.environ.get("WAVENET_STEP_THREADS", len(os.sched_getaffinity(0))))
@@ -64,14 +69,35 @@ class NativeStep:
         self._logits: torch.Tensor | None = None
         self._scratch: torch.Tensor | None = None
 
-    def __call__(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor,
-                 time: int) -> torch.Tensor:
-        batch = codes.shape[0]
+    def _buffers(self, batch: int) -> None:
         if self._logits is None or self._logits.shape[0] != batch:
             self._logits = torch.empty(batch, self._model.classes)
             self._scratch = torch.empty(batch, self._model.residual + self._model.skip)
+
+    def __call__(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor,
+                 time: int) -> torch.Tensor:
+        batch = codes.shape[0]
+        self._buffers(batch)
         codes = codes.to(torch.int64).contiguous()
         self._lib.wavenet_step(ctypes.byref(self._model), batch, codes.data_ptr(), gate_bias.data_ptr(),
                                queues.data_ptr(), time, self._logits.data_ptr(), self._scratch.data_ptr(),
                                self.threads)
         return self._logits.clone()
+
+    def sample_steps(self, logits: torch.Tensor, temperatures: np.ndarray, seeds: np.ndarray,
+                     counters: np.ndarray, gate_bias: torch.Tensor, queues: torch.Tensor, time: int,
+                     steps: int) -> np.ndarray:
+        """`steps` rounds of draw-then-step in one C call (see csrc); logits (n, classes) are updated in
+        place -> codes (n, steps). Draws use counter_uniform(seed, counter + k), as sampling.py does."""
+        batch = logits.shape[0]
+        self._buffers(batch)
+        temperatures = np.ascontiguousarray(temperatures, dtype=np.float64)
+        seeds = np.ascontiguousarray(np.asarray(seeds, dtype=np.int64).astype(np.uint64))
+        counters = np.array(counters, dtype=np.int64)  # a copy: the kernel advances it
+        out = np.empty((batch, steps), dtype=np.int64)
+        codes = np.empty(batch, dtype=np.int64)
+        self._lib.wavenet_sample_steps(ctypes.byref(self._model), batch, steps, logits.data_ptr(),
+                                       temperatures.ctypes.data, seeds.ctypes.data, counters.ctypes.data,
+                                       gate_bias.data_ptr(), queues.data_ptr(), time, out.ctypes.data,
+                                       self._scratch.data_ptr(), codes.ctypes.data, self.threads)
+        return out

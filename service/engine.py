@@ -25,11 +25,13 @@ import torch
 from model_core.generate import seed_or_silence
 from model_core.model import WaveNet
 from model_core.sampler import IncrementalSampler
-from model_core.sampling import counter_uniform, sample_codes
 from service.metrics import Metrics
 
 log = logging.getLogger("wavenet.engine")
 FIRST_CHUNK_SAMPLES = 80  # 10 ms at 8 kHz: the first audio leaves as soon as it exists
+STEPS_PER_ROUND = 40
+"""Samples per live stream between two looks at the queue: new streams join within 5 ms of audio, and the
+Python work per round is spread over 40 steps (per step it cost more than the step at small batches)."""
 
 
 class EngineBusy(RuntimeError):
@@ -73,7 +75,7 @@ class GenerationStream:
 class _Live:
     stream: GenerationStream
     produced: int = 0
-    buffer: list[int] = field(default_factory=list)
+    buffer: list[np.ndarray] = field(default_factory=list)
     chunk_target: int = FIRST_CHUNK_SAMPLES
 
 
@@ -86,7 +88,6 @@ class EngineWorker:
         self.sampler = IncrementalSampler(model, capacity, backend=backend, threads=threads)
         self.capacity = capacity
         self.live: list[_Live] = []
-        self.logits = torch.zeros(capacity, model.config.classes)
         self.thread = threading.Thread(target=self._run, name=f"wavenet-engine-{index}", daemon=True)
 
     @property
@@ -116,62 +117,68 @@ class EngineWorker:
         slot = len(self.live)
         try:
             seed = torch.from_numpy(seed_or_silence(stream.request.seed_codes))[None, :]
-            self.logits[slot] = self.sampler.prime_slots([slot], seed)[0]
+            self.sampler.prime_slots([slot], seed)
         except Exception as error:  # a bad seed must not take the worker down
             log.exception("priming failed")
             self.engine.finish(stream, error)
             return
         self.live.append(_Live(stream, chunk_target=min(FIRST_CHUNK_SAMPLES, self.engine.chunk_samples)))
 
+    def _retire(self, slot: int, error: BaseException | None) -> None:
+        """Free a slot: the last live stream moves into it, so live streams stay in slots 0..n-1."""
+        live = self.live[slot]
+        last = len(self.live) - 1
+        if slot != last:
+            self.sampler.move_slot(last, slot)
+            self.live[slot] = self.live[last]
+        self.live.pop()
+        self.engine.finish(live.stream, error, produced=live.produced)
+
     def _advance(self) -> None:
-        """Draw one sample for every live stream, emit chunks, retire finished ones, step the rest."""
-        n = len(self.live)
-        requests = [live.stream.request for live in self.live]
-        uniforms = counter_uniform(np.array([r.random_seed for r in requests]),
-                                   np.array([live.produced for live in self.live]))
-        codes = sample_codes(self.logits[:n], np.array([r.temperature for r in requests]), uniforms)
-        self.engine.metrics.batch_size.observe(n)
-        self.engine.metrics.generated_samples.inc(n)
+        """Generate the next few samples of every live stream in one sampler call, emit chunks, and
+        retire streams that finished, were cancelled or ran out of time."""
         now = time.monotonic()
-        retire: list[tuple[int, BaseException | None]] = []
-        for slot, live in enumerate(self.live):
-            stream = live.stream
+        for slot in reversed(range(len(self.live))):  # descending: moving the last stream keeps indices valid
+            stream = self.live[slot].stream
             if stream.cancelled.is_set():
-                retire.append((slot, None))
-                continue
-            live.buffer.append(int(codes[slot]))
-            live.produced += 1
-            done = live.produced >= stream.request.num_samples
-            if done or len(live.buffer) >= live.chunk_target:
-                if stream.first_audio_at is None:
-                    stream.first_audio_at = now
-                    self.engine.metrics.time_to_first_audio.observe(now - stream.submitted_at)
-                stream.emit(np.array(live.buffer, dtype=np.int64))
+                self._retire(slot, None)
+            elif now > stream.deadline:
+                self._retire(slot, StreamTimeout("the request timeout was reached; the stream was stopped"))
+        if not self.live:
+            return
+        requests = [live.stream.request for live in self.live]
+        # Never past a stream's end, so no sample is wasted and a finished stream leaves at once.
+        steps = min(STEPS_PER_ROUND, *(r.num_samples - live.produced for r, live in zip(requests, self.live,
+                                                                                        strict=True)))
+        try:
+            codes = self.sampler.sample_steps(steps, np.array([r.temperature for r in requests]),
+                                              np.array([r.random_seed for r in requests]),
+                                              np.array([live.produced for live in self.live]))
+        except Exception as error:
+            log.exception("engine step failed")
+            for slot in reversed(range(len(self.live))):
+                self._retire(slot, error)
+            return
+        n = len(self.live)
+        metrics = self.engine.metrics
+        metrics.batch_size.observe(n)
+        metrics.generated_samples.inc(n * steps)
+        now = time.monotonic()
+        for slot, live in enumerate(self.live):
+            live.buffer.append(codes[slot])
+            live.produced += steps
+            buffered = sum(len(b) for b in live.buffer)
+            done = live.produced >= live.stream.request.num_samples
+            if done or buffered >= live.chunk_target:
+                if live.stream.first_audio_at is None:
+                    live.stream.first_audio_at = now
+                    metrics.time_to_first_audio.observe(now - live.stream.submitted_at)
+                live.stream.emit(np.concatenate(live.buffer))
                 live.buffer = []
                 live.chunk_target = self.engine.chunk_samples
-            if done:
-                retire.append((slot, None))
-            elif now > stream.deadline:
-                retire.append((slot, StreamTimeout("the request timeout was reached; the stream was stopped")))
-        for slot, error in reversed(retire):  # descending, so moving the last stream keeps indices valid
-            live = self.live[slot]
-            last = len(self.live) - 1
-            if slot != last:
-                self.sampler.move_slot(last, slot)
-                self.logits[slot] = self.logits[last]
-                codes[slot] = codes[last]
-                self.live[slot] = self.live[last]
-            self.live.pop()
-            self.engine.finish(live.stream, error, produced=live.produced)
-        if self.live:
-            n = len(self.live)
-            try:
-                self.logits[:n] = self.sampler.step(torch.from_numpy(codes[:n]))
-            except Exception as error:
-                log.exception("engine step failed")
-                for live in self.live:
-                    self.engine.finish(live.stream, error)
-                self.live.clear()
+        for slot in reversed(range(n)):
+            if self.live[slot].produced >= self.live[slot].stream.request.num_samples:
+                self._retire(slot, None)
 
 
 class Engine:

@@ -139,3 +139,22 @@ def test_live_streams_can_be_compacted_into_the_first_slots(backend):
         logits = sampler.step(torch.stack([codes[2, t], codes[1, t]]))
         assert (logits[0] - reference[2, :, t]).abs().max() <= 1e-4
         assert (logits[1] - reference[1, :, t]).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sample_steps_draws_from_the_logits_it_leaves(backend):
+    """The fused draw-and-step loop is the same as drawing from step()'s logits one at a time."""
+    from model_core.sampling import counter_uniform, sample_codes
+
+    model = make_model()
+    seed = torch.randint(0, 256, (2, 30))
+    fused, manual = IncrementalSampler(model, 2, backend=backend), IncrementalSampler(model, 2, backend=backend)
+    fused.prime(seed)
+    logits = manual.prime(seed)
+    temperatures, seeds = np.array([0.8, 1.3]), np.array([5, 6])
+    codes = fused.sample_steps(40, temperatures, seeds, np.array([10, 0]))
+    for k in range(40):
+        drawn = sample_codes(logits, temperatures, counter_uniform(seeds, np.array([10 + k, k])))
+        assert np.array_equal(codes[:, k], drawn)
+        logits = manual.step(torch.from_numpy(drawn))
+    assert torch.allclose(fused.logits, logits, atol=1e-5)

@@ -174,3 +174,49 @@ void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, c
         if (end > first) step_rows(m, first, end - first, codes, gate_bias, queues, time, logits, x, skip);
     }
 }
+
+/* Counter-based uniform in [0, 1): SplitMix64's finaliser over (seed, counter), as sampling.py. */
+static inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline double counter_uniform(uint64_t seed, uint64_t counter) {
+    const uint64_t golden = 0x9E3779B97F4A7C15ULL;
+    const uint64_t z = mix64(seed * golden + 1) + (counter + 1) * golden;
+    return (double)(mix64(z) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Inverse-CDF draw from softmax(logits / temperature), in double, as sampling.py does it. */
+static int64_t sample_row(const float *logits, int classes, double temperature, double u) {
+    double cdf[classes], peak = -INFINITY;
+    for (int c = 0; c < classes; ++c) {
+        cdf[c] = (double)logits[c] / temperature;
+        peak = cdf[c] > peak ? cdf[c] : peak;
+    }
+    double total = 0.0;
+    for (int c = 0; c < classes; ++c) cdf[c] = total += exp(cdf[c] - peak);
+    const double target = u * total;
+    int64_t code = 0;
+    for (int c = 0; c < classes; ++c) code += cdf[c] <= target;
+    return code < classes ? code : classes - 1;
+}
+
+/* `steps` rounds of: draw each stream's next code from its logits, then advance every stream with it.
+ * logits (B, classes) hold each stream's next-sample distribution on entry and on return; counters (B)
+ * count each stream's draws so far and are advanced; codes_out (B, steps) receives the draws. One call
+ * replaces `steps` round trips through Python, which at small batches cost more than the step itself. */
+void wavenet_sample_steps(const wavenet_model *m, int32_t batch, int32_t steps, float *logits,
+                          const double *temperatures, const uint64_t *seeds, int64_t *counters,
+                          const float *gate_bias, float *queues, int64_t time, int64_t *codes_out,
+                          float *scratch, int64_t *codes, int32_t threads) {
+    for (int k = 0; k < steps; ++k) {
+        for (int r = 0; r < batch; ++r) {
+            const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
+            codes[r] = sample_row(logits + (int64_t)r * m->classes, m->classes, temperatures[r], u);
+            codes_out[(int64_t)r * steps + k] = codes[r];
+        }
+        wavenet_step(m, batch, codes, gate_bias, queues, time + k, logits, scratch, threads);
+    }
+}
