@@ -1,12 +1,15 @@
 # wavenet-service image: the HTTP service on the shipped weights.
 #   GPU host (default, CUDA build of torch from PyPI):   docker build -t wavenet-service .
 #   CPU-only host:  docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t wavenet-service .
-#   Offline: put wheels in docker/wheels/ (e.g. torch); pip looks there first.
+#   Offline: put every wheel in docker/wheels/ (`pip download -d docker/wheels torch==2.13.0 '.[service]'
+#   setuptools wheel`) and add --build-arg PIP_NO_INDEX=1.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=
+# Build arguments are in the environment of RUN: PIP_NO_INDEX=1 makes pip use docker/wheels/ only.
+ARG PIP_NO_INDEX=
 # The native step kernel is compiled for this CPU level: x86-64-v3 (AVX2 + FMA) runs on most servers.
 ARG WAVENET_MARCH=x86-64-v3
 # hadolint ignore=DL3008

@@ -23,7 +23,7 @@ cleanup() {
   docker rm -f wavenet-smoke >/dev/null 2>&1 || true
   kill "$DOCKERD" 2>/dev/null || true
   wait "$DOCKERD" 2>/dev/null || true
-  rm -f docker/wheels/*.whl
+  rm -f docker/wheels/*.whl docker/wheels/*.zip docker/wheels/*.tar.gz
 }
 trap cleanup EXIT
 for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
@@ -36,8 +36,10 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
   tar -C "$WORK/rootfs" -c . | docker import - "$BASE"
 fi
 
+# Containers here cannot verify the registries' certificates, so every wheel comes from the host's pip.
 [ -n "$TORCH_WHEEL" ] && cp "$TORCH_WHEEL" docker/wheels/
-docker build --network host --build-arg BASE_IMAGE="$BASE" -t "$IMAGE" .
+$PY -m pip download --quiet -d docker/wheels "$TORCH_WHEEL" ".[service]" setuptools wheel
+docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg PIP_NO_INDEX=1 -t "$IMAGE" .
 docker image ls "$IMAGE" --format 'image {{.Repository}}:{{.Tag}} {{.Size}}'
 
 docker run -d --name wavenet-smoke -p "$PORT:8000" "$IMAGE"
