@@ -29,7 +29,7 @@ COPY service/ service/
 # the project itself; its dependency ranges live in pyproject.toml:
 # hadolint ignore=DL3013
 RUN WAVENET_MARCH="$WAVENET_MARCH" pip install --find-links /wheels ".[service]" \
-    && python -c "from model_core.step_native import native_available; assert native_available()"
+    && python -P -c "from model_core.step_native import native_available; assert native_available()"
 
 FROM ${BASE_IMAGE} AS runtime
 # libgomp1: the OpenMP runtime of the native step kernel.

@@ -46,6 +46,7 @@ def save_checkpoint(model: WaveNet, path: str | os.PathLike[str], metadata: dict
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a service user must be able to read it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -69,6 +70,8 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
             header = json.loads(f.read(size))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(f"checkpoint {path} is not a safetensors file: {error}") from error
+    except OSError as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}") from error
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not a wavenet-service checkpoint")

@@ -63,3 +63,19 @@ def test_other_format_version_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="version"):
         load_checkpoint(path)
     assert json.loads(header["config"])["residual_channels"] == 8
+
+
+def test_saved_checkpoints_are_readable_by_other_users(tmp_path):
+    path = save_checkpoint(make_model(), tmp_path / "m.safetensors")
+    assert path.stat().st_mode & 0o044 == 0o044
+
+
+def test_unreadable_file_fails_clearly(tmp_path):
+    path = save_checkpoint(make_model(), tmp_path / "m.safetensors")
+    path.chmod(0)
+    try:
+        with open(path, "rb"):
+            pytest.skip("running as a user who can read anything (root)")
+    except PermissionError:
+        with pytest.raises(CheckpointError, match="cannot read"):
+            load_checkpoint(path)
