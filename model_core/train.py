@@ -139,6 +139,15 @@ def _plot(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def _tensorboard(run: Path) -> object | None:
+    """A SummaryWriter in the run folder when tensorboard is installed (it is optional); else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tensorboard"))
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -200,6 +209,7 @@ def train(args: argparse.Namespace) -> Path:
     started = time.monotonic()
     base_seconds = extra["train_seconds"]
     bar = tqdm(total=args.steps, initial=step, disable=not leader, unit="step", desc="training")
+    board = _tensorboard(args.run) if leader else None
 
     def save() -> None:
         extra["train_seconds"] = base_seconds + time.monotonic() - started
@@ -238,6 +248,11 @@ def train(args: argparse.Namespace) -> Path:
                 extra["heldout_bits"] = evaluate(ema, heldout_split, args.eval_seconds)
                 heldout = f"{extra['heldout_bits']:.4f}"
                 bar.write(f"step {step}: held-out {heldout} bits/sample (EMA)")
+            if board is not None:
+                board.add_scalar("train/bits_per_sample", bits, step)
+                board.add_scalar("train/lr", lr, step)
+                if heldout:
+                    board.add_scalar("heldout/bits_per_sample", extra["heldout_bits"], step)
             with log_path.open("a") as log:
                 log.write(f"{step},{lr:.6g},{bits:.4f},{heldout},{rate:.0f},"
                           f"{base_seconds + time.monotonic() - started:.1f}\n")
@@ -254,6 +269,8 @@ def train(args: argparse.Namespace) -> Path:
     bar.close()
     if leader:
         save()
+        if board is not None:
+            board.close()
     if distributed:
         dist.destroy_process_group()
     return state_path

@@ -120,6 +120,12 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree
     assert log[0].startswith("step,") and len(log) == 7
 
 
+def test_tensorboard_logs_when_it_is_installed(tmp_path, audio_tree):
+    pytest.importorskip("tensorboard")
+    train(_args(tmp_path, audio_tree, "board"))
+    assert list((tmp_path / "board" / "tensorboard").glob("events.out.tfevents.*"))
+
+
 def test_export_writes_a_loadable_checkpoint_with_metadata(tmp_path, audio_tree):
     train(_args(tmp_path, audio_tree, "run"))
     path = export(tmp_path / "run", tmp_path / "model.safetensors", "synthetic tones")
