@@ -13,13 +13,14 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from model_core import IncrementalSampler, WaveNet, WaveNetConfig
+from model_core import IncrementalSampler, WaveNet, WaveNetConfig, load_checkpoint
 from model_core.step_native import native_available
 
 BATCHES = (1, 8, 32)
@@ -118,10 +119,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--checkpoint", type=Path, help="measure this model instead of the reference architecture")
     args = parser.parse_args()
     torch.manual_seed(0)
-    config = WaveNetConfig()
-    model = WaveNet(config).eval()
+    if args.checkpoint:
+        model, _ = load_checkpoint(args.checkpoint)
+        config = model.config
+    else:
+        config = WaveNetConfig()
+        model = WaveNet(config).eval()
     macs = config.macs_per_sample
     params = sum(p.numel() for p in model.parameters())
 
@@ -151,11 +157,12 @@ def main() -> None:
     lines = [
         "# Benchmarks",
         "",
-        f"Command: `make bench` (`python -m benchmarks.sampler_speed --write BENCHMARKS.md`), "
+        f"Command: `python -m benchmarks.sampler_speed {' '.join(sys.argv[1:])}` (`make bench`), "
         f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
         f"{args.threads} threads, torch {torch.__version__}.",
         "",
-        f"Reference architecture: {config.layers} layers (dilations 1..{max(config.dilation_cycle)} x "
+        f"{'Checkpoint ' + args.checkpoint.name if args.checkpoint else 'Reference architecture'}: "
+        f"{config.layers} layers (dilations 1..{max(config.dilation_cycle)} x "
         f"{config.stacks}), residual {config.residual_channels}, gate {config.gate_channels}, skip "
         f"{config.skip_channels}, head {config.head_channels}, kernel {config.kernel_size}, float32; "
         f"{params:,} parameters, {macs:,} multiply-adds per generated sample.",
