@@ -1,8 +1,9 @@
 """The generation engine: workers that own the model and advance all live streams together.
 
 Continuous batching (as in vLLM's engine): each worker thread keeps its live streams in the first slots
-of one IncrementalSampler and advances them with one batched step at a time; new requests are primed into
-free slots between steps, finished or cancelled ones leave and the last live stream moves into the gap.
+of one IncrementalSampler and advances them all together, in rounds of a few batched steps; new requests
+are primed into free slots between rounds, finished or cancelled ones leave and the last live stream
+moves into the gap.
 The HTTP layer only submits requests and reads chunks of codes; the engine never sees HTTP.
 
 A stream's n-th sample is drawn with counter_uniform(random_seed, n), and the native step kernel computes
@@ -24,6 +25,7 @@ import torch
 
 from model_core.generate import seed_or_silence
 from model_core.model import WaveNet
+from model_core.mu_law import SILENCE_CODE
 from model_core.sampler import IncrementalSampler
 from service.metrics import Metrics
 
@@ -63,7 +65,7 @@ class GenerationStream:
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
-        """Ask the engine to drop this stream; its slot is freed at the next step."""
+        """Ask the engine to drop this stream; its slot is freed at the end of the current round."""
         self.cancelled.set()
 
     def emit(self, item: np.ndarray | Exception | None) -> None:
@@ -95,9 +97,9 @@ class EngineWorker:
         return self.sampler.kernel.name
 
     def warm_up(self) -> None:
-        self.sampler.prime_slots([0], torch.full((1, 64), 128, dtype=torch.long))
-        for _ in range(16):
-            self.sampler.step(torch.full((1,), 128, dtype=torch.long))
+        """Run the real path once (priming and a round of steps) before the first request needs it."""
+        self.sampler.prime_slots([0], torch.full((1, 64), SILENCE_CODE, dtype=torch.long))
+        self.sampler.sample_steps(STEPS_PER_ROUND, np.ones(1), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     def _run(self) -> None:
         engine = self.engine
