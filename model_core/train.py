@@ -29,6 +29,7 @@ from tqdm import tqdm
 from model_core.checkpoint import save_checkpoint
 from model_core.config import PRESETS, WaveNetConfig
 from model_core.corpus import Split, build_corpus, load_split
+from model_core.device import resolve_device
 from model_core.generate import generate
 from model_core.model import WaveNet
 from model_core.train_arguments import CONFIG_FLAGS
@@ -148,15 +149,9 @@ def _tensorboard(run: Path) -> object | None:
     return SummaryWriter(str(run / "tensorboard"))
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def train(args: argparse.Namespace) -> Path:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":

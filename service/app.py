@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model_core.audio_io import AudioError, read_audio
 from model_core.checkpoint import file_sha256, load_checkpoint
+from model_core.device import resolve_device
 from model_core.mu_law import mu_law_encode
 from model_core.step_native import native_available
 from model_core.wav_format import wav_header, wav_samples, wav_trailer
@@ -62,19 +63,13 @@ AUDIO_BODY_DOC = {
 }
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        device = _device(settings.device)
+        device = resolve_device(settings.device)
         # Fails start-up (before any request is served) on a missing or corrupt checkpoint.
         model, metadata = load_checkpoint(settings.checkpoint, device)
         if device.type == "cpu" and native_available():
