@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from model_core.train import export
 
-    print(export(args.run, args.out, args.data_description))
+    print(export(args.run, args.out, args.data_description, args.heldout_nll_bits))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--run-dir", dest="run", type=Path, required=True)
     exp.add_argument("--out", type=Path, required=True)
     exp.add_argument("--data-description", help="training data, for the checkpoint's metadata")
+    exp.add_argument("--heldout-nll-bits", type=float, help="the held-out figure to record, e.g. from "
+                     "`wavenet eval` on the whole split (default: the run's last periodic evaluation)")
     exp.set_defaults(handler=_export)
 
     ev = sub.add_parser("eval", help="NLL in bits per sample beside classical baselines")

@@ -271,7 +271,7 @@ def train(args: argparse.Namespace) -> Path:
     return state_path
 
 
-def export(run: Path, out: Path, data_description: str | None = None) -> Path:
+def export(run: Path, out: Path, data_description: str | None = None, heldout_bits: float | None = None) -> Path:
     """Write the run's EMA weights as a model_core checkpoint with training metadata."""
     from safetensors import safe_open
 
@@ -283,6 +283,7 @@ def export(run: Path, out: Path, data_description: str | None = None) -> Path:
     model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
     extra = json.loads(header["extra"])
     metadata = {"steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
-                "heldout_nll_bits": extra["heldout_bits"], "weights": "EMA",
+                "heldout_nll_bits": extra["heldout_bits"] if heldout_bits is None else heldout_bits,
+                "weights": "EMA",
                 "training_data": data_description or extra.get("data", "unknown")}
     return save_checkpoint(model, out, metadata)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if device.type == "cpu" and native_available():
             # The native kernel runs its own threads; torch's pool would compete with them for cores.
             torch.set_num_threads(1)
+        # The engine thread needs the GIL back after every kernel call; with the default 5 ms switch
+        # interval a busy event loop can keep it waiting longer than a whole round of steps takes.
+        sys.setswitchinterval(0.0005)
         engine = Engine(model, metrics, workers=settings.workers, streams_per_worker=settings.max_streams_per_worker,
                         queue_size=settings.queue_size, chunk_samples=settings.chunk_samples,
                         timeout_seconds=settings.request_timeout_seconds,
