@@ -42,6 +42,7 @@ $PY -m pip download --quiet -d docker/wheels "$TORCH_WHEEL" ".[service]" setupto
 docker build --network host --build-arg BASE_IMAGE="$BASE" --build-arg PIP_NO_INDEX=1 -t "$IMAGE" .
 docker image ls "$IMAGE" --format 'image {{.Repository}}:{{.Tag}} {{.Size}}'
 
+docker rm -f wavenet-smoke >/dev/null 2>&1 || true  # left over from an interrupted run
 docker run -d --name wavenet-smoke -p "$PORT:8000" "$IMAGE"
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 1; done
 curl -sf "http://127.0.0.1:$PORT/readyz"; echo
@@ -56,7 +57,7 @@ info = soundfile.info('$WORK/out.wav')
 assert info.samplerate == 8000 and info.frames == 8000, info
 print('generated WAV ok:', info.frames, 'samples at', info.samplerate, 'Hz')"
 docker inspect --format 'health: {{.State.Health.Status}}' wavenet-smoke
-docker stop --time 40 wavenet-smoke
+docker stop --timeout 40 wavenet-smoke
 code=$(docker inspect --format '{{.State.ExitCode}}' wavenet-smoke)
 echo "container exit code after SIGTERM: $code"
 [ "$code" = 0 ]
