@@ -21,7 +21,7 @@ import torch
 
 from benchmarks.sampler_speed import generation_rate
 from model_core import load_checkpoint
-from service.settings import DEFAULT_CHECKPOINT
+from model_core.checkpoint import DEFAULT_CHECKPOINT
 from tests.service_server import ServiceProcess
 
 WAV_HEADER = 44

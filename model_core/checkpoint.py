@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from model_core.config import WaveNetConfig
 from model_core.model import WaveNet
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+"""The shipped model, in the repository's weights/ (an installed image sets WAVENET_CHECKPOINT instead)."""
 FORMAT = "wavenet-service-checkpoint"
 FORMAT_VERSION = 1
 CODE_VERSION = "0.1.0"

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+from model_core.checkpoint import DEFAULT_CHECKPOINT
 
 
 def _generate(args: argparse.Namespace) -> None:

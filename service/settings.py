@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+from model_core.checkpoint import DEFAULT_CHECKPOINT
 
 
 class Settings(BaseSettings):

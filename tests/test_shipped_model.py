@@ -9,9 +9,9 @@ import pytest
 from model_core import load_checkpoint, mu_law_decode, mu_law_encode
 from model_core.audio_io import read_audio
 from model_core.baselines import lpc_laplace_bits, markov_bits
+from model_core.checkpoint import DEFAULT_CHECKPOINT
 from model_core.generate import generate
 from model_core.likelihood import bits_per_sample, sample_nll
-from service.settings import DEFAULT_CHECKPOINT
 
 SEED = Path(__file__).parent / "data" / "heldout_seed.wav"
 
