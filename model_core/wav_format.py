@@ -74,6 +74,12 @@ def wav_samples(codes: np.ndarray, fmt: WavFormat) -> bytes:
     raise ValueError(f"unknown WAV format {fmt!r}: use one of {WAV_FORMATS}")
 
 
+def wav_payload_size(num_samples: int, fmt: WavFormat) -> int:
+    """Bytes after the header: the samples and the pad byte, if any (what Content-Length adds to it)."""
+    data_size = num_samples * _BYTES_PER_SAMPLE[fmt]
+    return data_size + data_size % 2
+
+
 def wav_trailer(num_samples: int, fmt: WavFormat) -> bytes:
     """The pad byte an odd-sized data chunk needs, or nothing."""
     return b"\x00" * ((num_samples * _BYTES_PER_SAMPLE[fmt]) % 2)

@@ -28,7 +28,7 @@ from model_core.checkpoint import file_sha256, load_checkpoint
 from model_core.device import resolve_device
 from model_core.mu_law import mu_law_encode
 from model_core.step_native import native_available
-from model_core.wav_format import wav_header, wav_samples, wav_trailer
+from model_core.wav_format import wav_header, wav_payload_size, wav_samples, wav_trailer
 from service.engine import Engine, EngineBusy, GenerationRequest, StreamTimeout
 from service.errors import ApiError, error_response
 from service.metrics import Metrics
@@ -224,8 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 stream.cancel()  # no-op when finished; frees the slot when the client went away
 
-        content_length = len(header) + len(wav_samples(np.zeros(total, np.int64), params.format)) + len(
-            wav_trailer(total, params.format))
+        content_length = len(header) + wav_payload_size(total, params.format)
         return StreamingResponse(body(), media_type="audio/wav", headers={
             "Content-Length": str(content_length), "X-Sample-Rate": str(rate),
             "X-Random-Seed": str(random_seed), "Cache-Control": "no-store"})

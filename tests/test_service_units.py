@@ -10,7 +10,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model_core.wav_format import wav_bytes, wav_header, wav_samples, wav_trailer
+from model_core.wav_format import wav_bytes, wav_header, wav_payload_size, wav_samples, wav_trailer
 from service.engine import Engine, EngineBusy, GenerationRequest
 from service.errors import ApiError
 from service.metrics import Metrics
@@ -48,6 +48,7 @@ def test_a_streamed_wav_is_byte_identical_to_the_whole_file_however_it_is_chunke
     pieces = [wav_samples(codes[a:b], fmt) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     streamed = wav_header(len(codes), 8000, fmt) + b"".join(pieces) + wav_trailer(len(codes), fmt)
     assert streamed == wav_bytes(codes, 8000, fmt)
+    assert len(streamed) == len(wav_header(len(codes), 8000, fmt)) + wav_payload_size(len(codes), fmt)
     assert soundfile.info(io.BytesIO(streamed)).frames == len(codes)
 
 
