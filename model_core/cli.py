@@ -16,13 +16,13 @@ def _generate(args: argparse.Namespace) -> None:
 
     from model_core.audio_io import read_audio
     from model_core.checkpoint import load_checkpoint
+    from model_core.front_end import encode_input
     from model_core.generate import generate
-    from model_core.mu_law import mu_law_encode
     from model_core.wav_format import wav_bytes
 
     model, _ = load_checkpoint(args.checkpoint)
     rate = model.config.sample_rate
-    seed = mu_law_encode(read_audio(args.seed, rate)) if args.seed else None
+    seed = encode_input(read_audio(args.seed, rate), model.config) if args.seed else None
     if args.seed_seconds and seed is not None:
         seed = seed[: int(args.seed_seconds * rate)]
     total = int(round(args.duration * rate))
@@ -38,12 +38,12 @@ def _generate(args: argparse.Namespace) -> None:
 def _likelihood(args: argparse.Namespace) -> None:
     from model_core.audio_io import read_audio
     from model_core.checkpoint import load_checkpoint
+    from model_core.front_end import encode_input
     from model_core.likelihood import bits_per_sample, sample_nll
-    from model_core.mu_law import mu_law_encode
 
     model, _ = load_checkpoint(args.checkpoint)
     for path in args.files:
-        nll = sample_nll(model, mu_law_encode(read_audio(path, model.config.sample_rate)))
+        nll = sample_nll(model, encode_input(read_audio(path, model.config.sample_rate), model.config))
         print(json.dumps({"file": str(path), "samples": len(nll),
                           "bits_per_sample": round(bits_per_sample(nll), 4)}))
 
@@ -72,34 +72,57 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from model_core.evaluate import evaluate_files
+    from model_core.evaluate import CONDITIONS, evaluate_files, markdown_table
 
-    print(json.dumps(evaluate_files(args.checkpoint, args.data, args.max_files), indent=2))
+    conditions = list(CONDITIONS) if args.robustness else ["clean"]
+    result = evaluate_files(args.checkpoint, args.data, args.max_files, conditions, set(args.voice or []))
+    print(markdown_table(result) if args.markdown else json.dumps(result, indent=2))
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import asyncio
     import logging
 
     import uvicorn
 
     from model_core.checkpoint import load_checkpoint
     from service.app import create_app
+    from service.http_protocol import GuardedH11Protocol
     from service.settings import Settings
 
     settings = Settings(**({"checkpoint": args.checkpoint} if args.checkpoint else {}))
     load_checkpoint(settings.checkpoint)  # a bad checkpoint fails here with one line, before uvicorn starts
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+
+    class DropCutStreamTracebacks(logging.Filter):
+        """A stream cut when the grace period ends is logged once, in words, by the app; uvicorn would add
+        a CancelledError traceback for it."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+    logging.getLogger("uvicorn.error").addFilter(DropCutStreamTracebacks())
+
     class GracefulServer(uvicorn.Server):
-        """uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done, so the process dies by the
-        signal (status 143); a shutdown that let live streams finish is a success: exit 0."""
+        """On SIGTERM/SIGINT the app starts draining (/readyz 503, new streams refused) while live streams
+        finish. uvicorn re-raises the signal once its graceful shutdown is done, so the process would die
+        by it (status 143); a shutdown that let every live stream finish is a success (exit 0), one that
+        had to cut streams after the grace period is not (exit 3, each cut stream logged)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
+            app.state.draining = True
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level,
-                            timeout_graceful_shutdown=args.grace_seconds)
+    protocol = GuardedH11Protocol.with_limits(settings.max_header_bytes, settings.header_timeout_seconds)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
+                            timeout_graceful_shutdown=args.grace_seconds, http=protocol,
+                            h11_max_incomplete_event_size=settings.max_header_bytes + 262_144)
     GracefulServer(config).run()
+    if app.state.cut_streams:
+        sys.exit(f"wavenet: {app.state.cut_streams} live stream(s) were cut: the grace period "
+                 f"({args.grace_seconds:g} s) ended before they did")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     ev.add_argument("--data", type=Path, required=True, help="a directory of audio files or a corpus cache")
     ev.add_argument("--max-files", type=int)
+    ev.add_argument("--robustness", action="store_true", help="also score every file under each condition "
+                    "of model_core.evaluate.CONDITIONS (DC offset, gains, telephone band, speed, noise, hum)")
+    ev.add_argument("--voice", nargs="*", help="only these voices of a corpus cache (leave-one-voice-out)")
+    ev.add_argument("--markdown", action="store_true", help="print a Markdown table instead of JSON")
     ev.set_defaults(handler=_eval)
 
     serve = sub.add_parser("serve", help="run the HTTP service (settings: WAVENET_* environment variables)")

@@ -33,6 +33,9 @@ class WaveNetConfig:
     speakers: int = 0
     """Number of speaker ids for global conditioning; 0 means an unconditional model."""
     speaker_channels: int = 16
+    highpass_hz: float = 0.0
+    """Cutoff of the DC-removing front end applied to all input audio (front_end.py); 0 means none, as
+    in every checkpoint saved before the front end existed."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilation_cycle", tuple(int(d) for d in self.dilation_cycle))
@@ -44,8 +47,10 @@ class WaveNetConfig:
         if any(d < 1 for d in self.dilation_cycle):
             problems.append("dilations must be >= 1")
         if min(self.sample_rate, self.classes, self.residual_channels, self.skip_channels,
-               self.head_channels) < 1 or self.speakers < 0:
+               self.head_channels) < 1 or self.speakers < 0 or self.highpass_hz < 0:
             problems.append("sizes must be positive")
+        if self.highpass_hz >= self.sample_rate / 2:
+            problems.append("highpass_hz must be below half the sample rate")
         if problems:
             raise ValueError("invalid WaveNetConfig: " + "; ".join(problems))
 
@@ -85,14 +90,17 @@ class WaveNetConfig:
         return cls(**data)
 
 
+HIGHPASS_HZ = 20.0
+"""The front end every preset trains with (why 20 Hz: model_core/front_end.py)."""
+
 PRESETS: dict[str, WaveNetConfig] = {
     # Seconds to train on a CPU: for tests and smoke runs.
     "tiny": WaveNetConfig(residual_channels=16, gate_channels=32, skip_channels=16, head_channels=32,
-                          dilation_cycle=doubling(16), stacks=1),
+                          dilation_cycle=doubling(16), stacks=1, highpass_hz=HIGHPASS_HZ),
     # The shipped model: sized so one stream generates faster than real time at 8 kHz on one CPU core
     # and it trains to a useful NLL in about an hour on 2 CPU cores (see weights/MODEL_CARD.md).
     "default": WaveNetConfig(residual_channels=32, gate_channels=64, skip_channels=64, head_channels=128,
-                             dilation_cycle=doubling(128), stacks=2),
+                             dilation_cycle=doubling(128), stacks=2, highpass_hz=HIGHPASS_HZ),
     # The paper-sized reference architecture, for a GPU host.
-    "large": WaveNetConfig(),
+    "large": WaveNetConfig(highpass_hz=HIGHPASS_HZ),
 }

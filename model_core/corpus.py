@@ -1,7 +1,8 @@
-"""Training data: any tree of WAV/FLAC/OGG files -> a cached mu-law corpus, split reproducibly by file.
+"""Training data: any tree of audio files -> a cached 16-bit PCM corpus, split reproducibly by file.
 
-Audio is decoded and resampled once into memory-mapped uint8 code arrays (train.u8, heldout.u8) with an
-index of file offsets, so epochs never decode audio again. A file is held out when
+Audio is decoded and resampled once into memory-mapped int16 arrays (train.i16, heldout.i16) with an
+index of file offsets, so epochs never decode audio again. The cache holds PCM, not mu-law codes, because
+augmentation and the checkpoint's front end work on the waveform before it is companded. A file is held out when
 int(sha1(path relative to its root).hexdigest(), 16) % 10 == 0, the same rule for any corpus (for the
 Asterisk voices each voice folder is a root; for LibriSpeech, the split folder, e.g. train-clean-100).
 """
@@ -17,7 +18,6 @@ import numpy as np
 from tqdm import tqdm
 
 from model_core.audio_io import AudioError, read_audio
-from model_core.mu_law import SILENCE_CODE, mu_law_encode
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 ASTERISK_VOICES = {  # Debian's asterisk-core-sounds-*-wav packages, CC-BY-SA-3.0
@@ -28,7 +28,8 @@ ASTERISK_VOICES = {  # Debian's asterisk-core-sounds-*-wav packages, CC-BY-SA-3.
     "asterisk-core-sounds-ru-wav": "ru_RU_f_IvrvoiceRU",
 }
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+PCM_SCALE = 32767.0
 
 
 def discover_audio(root: Path) -> list[Path]:
@@ -42,35 +43,49 @@ def is_heldout(relative_path: str) -> bool:
 
 @dataclass
 class Split:
-    """One memory-mapped split: codes of all files back to back, and where each file starts."""
+    """One memory-mapped split: PCM of all files back to back, and where each file starts and ends."""
 
-    codes: np.ndarray  # uint8 (N,)
-    offsets: np.ndarray  # int64 (files + 1,)
+    pcm: np.ndarray  # int16 (N,), PCM_SCALE = full scale
+    starts: np.ndarray  # int64 (files,)
+    ends: np.ndarray  # int64 (files,)
     files: list[str]
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+        return self.ends - self.starts
 
-    def file_codes(self, i: int) -> np.ndarray:
-        return np.asarray(self.codes[self.offsets[i]: self.offsets[i + 1]], dtype=np.int64)
+    def select(self, voices: set[str], keep: bool = True) -> Split:
+        """The files of these voices (the first folder of a file's name), or with keep=False all others:
+        leave-one-voice-out training and evaluation."""
+        chosen = [i for i, f in enumerate(self.files) if (f.split("/", 1)[0] in voices) == keep]
+        if not chosen:
+            raise ValueError(f"no files {'of' if keep else 'outside'} voices {sorted(voices)}")
+        return Split(self.pcm, self.starts[chosen], self.ends[chosen], [self.files[i] for i in chosen])
 
-    def random_crops(self, rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
-        """(batch, length) int64 crops; a file is chosen in proportion to its length (so every sample is
-        equally likely), and crops reaching before a file's start are left-padded with silence."""
+    def file_audio(self, i: int) -> np.ndarray:
+        """(T,) float32 audio of file i in [-1, 1]."""
+        return self.pcm[self.starts[i]: self.ends[i]].astype(np.float32) / PCM_SCALE
+
+    def random_crops(self, rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, length) float32 crops and (batch,) int64 counts of leading padding. A file is chosen in
+        proportion to its length (so every sample is equally likely); crops reaching before a file's start
+        are left-padded with zeros, and the count says where the file begins in the row."""
         lengths = self.lengths
         files = rng.choice(len(lengths), size=batch, p=lengths / lengths.sum())
         ends = rng.integers(1, lengths[files] + 1)
-        out = np.full((batch, length), SILENCE_CODE, dtype=np.int64)
+        out = np.zeros((batch, length), dtype=np.float32)
+        padding = np.zeros(batch, dtype=np.int64)
         for row, (f, end) in enumerate(zip(files, ends, strict=True)):
             start = max(0, end - length)
-            piece = self.codes[self.offsets[f] + start: self.offsets[f] + end]
-            out[row, length - len(piece):] = piece
-        return out
+            piece = self.pcm[self.starts[f] + start: self.starts[f] + end]
+            padding[row] = length - len(piece)
+            out[row, padding[row]:] = piece / PCM_SCALE
+        return out, padding
 
 
 def build_corpus(roots: list[Path], cache: Path, sample_rate: int) -> dict:
-    """Decode, resample and mu-law encode every file under `roots` into `cache` (reused when unchanged)."""
+    """Decode, resample and store as 16-bit PCM every file under `roots` into `cache` (reused when
+    unchanged)."""
     roots = [Path(r).resolve() for r in roots]
     cache.mkdir(parents=True, exist_ok=True)
     index_path = cache / "index.json"
@@ -84,25 +99,25 @@ def build_corpus(roots: list[Path], cache: Path, sample_rate: int) -> dict:
         raise FileNotFoundError(f"no WAV/FLAC/OGG files under {', '.join(map(str, roots))}")
     splits: dict[str, dict[str, list]] = {"train": {"files": [], "lengths": []},
                                           "heldout": {"files": [], "lengths": []}}
-    handles = {name: open(cache / f"{name}.u8.tmp", "wb") for name in splits}
+    handles = {name: open(cache / f"{name}.i16.tmp", "wb") for name in splits}
     skipped = []
     try:
         for root, path in tqdm(entries, desc="building corpus", unit="file"):
             relative = path.relative_to(root).as_posix()
             try:
-                codes = mu_law_encode(read_audio(path, sample_rate)).astype(np.uint8)
+                pcm = np.round(read_audio(path, sample_rate) * PCM_SCALE).astype(np.int16)
             except AudioError as error:
                 skipped.append(f"{path}: {error}")
                 continue
             name = "heldout" if is_heldout(relative) else "train"
-            handles[name].write(codes.tobytes())
+            handles[name].write(pcm.tobytes())
             splits[name]["files"].append(f"{root.name}/{relative}")
-            splits[name]["lengths"].append(len(codes))
+            splits[name]["lengths"].append(len(pcm))
     finally:
         for handle in handles.values():
             handle.close()
     for name in splits:
-        (cache / f"{name}.u8.tmp").replace(cache / f"{name}.u8")
+        (cache / f"{name}.i16.tmp").replace(cache / f"{name}.i16")
     index = {"key": key, "splits": splits, "skipped": skipped,
              "seconds": {name: sum(s["lengths"]) / sample_rate for name, s in splits.items()}}
     index_path.write_text(json.dumps(index))
@@ -115,5 +130,6 @@ def load_split(cache: Path, name: str) -> Split:
     lengths = np.asarray(split["lengths"], dtype=np.int64)
     if not len(lengths):
         raise ValueError(f"the {name} split in {cache} is empty")
-    codes = np.memmap(cache / f"{name}.u8", dtype=np.uint8, mode="r")
-    return Split(codes=codes, offsets=np.concatenate([[0], np.cumsum(lengths)]), files=split["files"])
+    pcm = np.memmap(cache / f"{name}.i16", dtype=np.int16, mode="r")
+    ends = np.cumsum(lengths)
+    return Split(pcm=pcm, starts=ends - lengths, ends=ends, files=split["files"])

@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from model_core.checkpoint import save_checkpoint
+from model_core.augment import Augmenter, crop_margin
+from model_core.checkpoint import load_checkpoint, save_checkpoint
 from model_core.config import PRESETS, WaveNetConfig
 from model_core.corpus import Split, build_corpus, load_split
 from model_core.device import resolve_device
+from model_core.front_end import encode_input
 from model_core.generate import generate
 from model_core.model import WaveNet
 from model_core.train_arguments import CONFIG_FLAGS
@@ -41,6 +43,8 @@ LN2 = math.log(2)
 def model_config(args: argparse.Namespace) -> WaveNetConfig:
     config = PRESETS[args.preset]
     overrides = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
+    if args.highpass_hz is not None:
+        overrides["highpass_hz"] = args.highpass_hz
     if args.max_dilation:
         overrides["dilation_cycle"] = tuple(2**i for i in range(args.max_dilation.bit_length()))
     return replace(config, **overrides)
@@ -71,7 +75,7 @@ def evaluate(model: WaveNet, split: Split, seconds: float, chunk: int = 16_000) 
     for i in range(len(split.files)):
         if count >= budget:
             break
-        nll = sample_nll(model, split.file_codes(i), chunk=chunk)
+        nll = sample_nll(model, encode_input(split.file_audio(i), model.config), chunk=chunk)
         total, count = total + nll.sum(), count + len(nll)
     return total / max(count, 1) / LN2
 
@@ -170,16 +174,24 @@ def train(args: argparse.Namespace) -> Path:
     if distributed:
         dist.barrier()
     train_split, heldout_split = load_split(args.cache, "train"), load_split(args.cache, "heldout")
+    if args.exclude_voice:
+        train_split = train_split.select(set(args.exclude_voice), keep=False)
+        heldout_split = heldout_split.select(set(args.exclude_voice), keep=False)
 
     torch.manual_seed(args.seed)
     model = WaveNet(config).to(device)
+    if args.init_from and not (args.resume and state_path.exists()):
+        model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict())
     ema = WaveNet(config).to(device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     rng = np.random.default_rng([args.seed, rank])
     step, extra = 0, {"train_seconds": 0.0, "heldout_bits": None,
-                      "data": ", ".join(str(d) for d in args.data or [args.cache])}
+                      "data": ", ".join(str(d) for d in args.data or [args.cache]),
+                      "augmentation": " ".join(args.augment) or "none",
+                      "excluded_voices": " ".join(args.exclude_voice) or None,
+                      "init_from": str(args.init_from) if args.init_from else None}
     if args.resume and state_path.exists():
         step, extra = TrainState.load(state_path, model, ema, optimizer, rng)
         if distributed:  # each rank continues its own stream of crops
@@ -199,6 +211,8 @@ def train(args: argparse.Namespace) -> Path:
     if leader and not log_path.exists():
         log_path.write_text("step,lr,train_bits,heldout_bits,samples_per_s,elapsed_s\n")
     crop = config.receptive_field + args.target_length
+    augmenter = Augmenter(tuple(args.augment), config.sample_rate, args.augment_probability) if args.augment else None
+    margin = crop_margin(crop + 1) if augmenter else 0
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         "cpu", enabled=False)
     started = time.monotonic()
@@ -210,7 +224,7 @@ def train(args: argparse.Namespace) -> Path:
         extra["train_seconds"] = base_seconds + time.monotonic() - started
         TrainState.save(state_path, model, ema, optimizer, step, rng, extra)
         _plot(log_path, args.run / "curves.png")
-        seed = heldout_split.file_codes(0)[: config.sample_rate]
+        seed = encode_input(heldout_split.file_audio(0)[: config.sample_rate], config)
         codes = generate(ema, seed, int(args.sample_seconds * config.sample_rate), random_seed=step)
         (args.run / "samples").mkdir(exist_ok=True)
         (args.run / "samples" / f"step-{step}.wav").write_bytes(
@@ -221,7 +235,10 @@ def train(args: argparse.Namespace) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        crops = torch.from_numpy(train_split.random_crops(rng, args.batch_size, crop + 1)).to(device)
+        audio, padding = train_split.random_crops(rng, args.batch_size, crop + 1 + margin)
+        if augmenter:
+            audio, padding = augmenter(audio, padding, crop + 1, rng)
+        crops = torch.from_numpy(encode_input(audio, config)).to(device)
         tick = time.monotonic()
         with autocast:
             loss = crop_loss(trained, crops, args.target_length)
@@ -282,7 +299,8 @@ def export(run: Path, out: Path, data_description: str | None = None, heldout_bi
     model = WaveNet(config)
     model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
     extra = json.loads(header["extra"])
-    metadata = {"steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
+    metadata = {"augmentation": extra.get("augmentation", "none"), "initialised_from": extra.get("init_from"),
+                "steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
                 "heldout_nll_bits": extra["heldout_bits"] if heldout_bits is None else heldout_bits,
                 "weights": "EMA",
                 "training_data": data_description or extra.get("data", "unknown")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from model_core.augment import KINDS
 from model_core.config import PRESETS
 
 CONFIG_FLAGS = ("residual_channels", "gate_channels", "skip_channels", "head_channels", "kernel_size",
@@ -20,6 +21,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     for name in CONFIG_FLAGS:
         parser.add_argument("--" + name.replace("_", "-"), type=int)
     parser.add_argument("--max-dilation", type=int, help="dilation cycle 1, 2, ..., this")
+    parser.add_argument("--highpass-hz", type=float,
+                        help="front-end DC blocker cutoff recorded in the checkpoint (0: none; default: preset's)")
+    parser.add_argument("--augment", nargs="*", choices=KINDS, default=[], metavar="KIND",
+                        help=f"augmentations applied on the fly, any of: {' '.join(KINDS)}")
+    parser.add_argument("--augment-probability", type=float, default=0.5,
+                        help="chance that each chosen augmentation hits a crop")
+    parser.add_argument("--exclude-voice", nargs="*", default=[], metavar="VOICE",
+                        help="train without these voices (corpus folder names, e.g. it_IT_m_Carlo): "
+                             "leave-one-voice-out")
+    parser.add_argument("--init-from", type=Path,
+                        help="start a new run from this checkpoint's weights (same architecture)")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--stop-after", type=int, help="leave after this many steps of this invocation "
                         "(a staged run on a preemptible machine; --resume continues it)")

@@ -18,17 +18,20 @@ import numpy as np
 import torch
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import StreamingResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from model_core.audio_io import AudioError, read_audio
+from model_core.audio_io import AudioError, AudioTooLong
 from model_core.checkpoint import file_sha256, load_checkpoint
 from model_core.device import resolve_device
-from model_core.mu_law import mu_law_encode
 from model_core.step_native import native_available
 from model_core.wav_format import wav_header, wav_payload_size, wav_samples, wav_trailer
+from service import openapi_docs as docs
+from service.cors import JsonCORSMiddleware
+from service.decoding import DecodePool
 from service.engine import Engine, EngineBusy, GenerationRequest, StreamTimeout
 from service.errors import ApiError, error_response
 from service.metrics import Metrics
@@ -36,32 +39,10 @@ from service.request_inputs import GenerateParams, LikelihoodParams, parse_param
 from service.request_middleware import RequestMiddleware
 from service.scoring import Scorer
 from service.settings import Settings
-from service.upload_limit import UploadLimitMiddleware, UploadTooLarge
+from service.upload_limit import UploadLimitMiddleware, UploadStalled, UploadTooLarge
 
 log = logging.getLogger("wavenet.service")
 RETRY_AFTER_SECONDS = "2"
-
-AUDIO_BODY_DOC = {
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "seed": {"type": "string", "format": "binary",
-                             "description": "seed audio: WAV, FLAC or OGG, any rate/channels; omitted: silence"},
-                    "duration": {"type": "number", "example": 2.0},
-                    "temperature": {"type": "number", "default": 1.0},
-                    "random_seed": {"type": "integer", "example": 42},
-                    "format": {"type": "string", "enum": ["pcm16", "mulaw", "float32"], "default": "pcm16"},
-                    "include_seed": {"type": "boolean", "default": False},
-                },
-                "required": ["duration"],
-            }
-        },
-        "audio/*": {"schema": {"type": "string", "format": "binary"},
-                    "description": "the seed itself as the body; other fields as query parameters"},
-    }
-}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -85,8 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         step_threads=settings.step_threads or max(1, len(os.sched_getaffinity(0)) - 1))
         app.state.model, app.state.metadata, app.state.engine = model, metadata, engine
         app.state.scorer = Scorer(model, settings.queue_size)
+        app.state.decoder = DecodePool(model.config, settings.decode_workers or len(os.sched_getaffinity(0)))
         app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)
-        metrics.model.info({"checkpoint": str(settings.checkpoint), "sha256": app.state.checkpoint_sha256,
+        metrics.model.info({"checkpoint": settings.checkpoint.name, "sha256": app.state.checkpoint_sha256,
                             "backend": engine.backend, "receptive_field": str(model.receptive_field)})
 
         def warm_up_then_ready() -> None:
@@ -100,17 +82,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.ready = False
             engine.stop()
+            app.state.decoder.shutdown()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN.
+    app = FastAPIOffline(
         title="wavenet-service",
         version="0.1.0",
         description="WaveNet raw-audio generation: POST a seed WAV, get its continuation streamed back as WAV.",
         lifespan=lifespan,
     )
     app.state.settings, app.state.metrics, app.state.ready = settings, metrics, False
-    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(RequestMiddleware, metrics=metrics, api_keys=settings.api_keys)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+    app.state.draining, app.state.cut_streams = False, 0
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes,
+                       idle_seconds=settings.body_idle_timeout_seconds)
+    app.add_middleware(RequestMiddleware, metrics=metrics, api_keys=settings.api_keys,
+                       public_metrics=settings.public_metrics, public_docs=settings.public_docs)
+    app.add_middleware(JsonCORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                        allow_headers=["*"], expose_headers=["X-Request-Id", "X-Sample-Rate", "X-Random-Seed"])
 
     @app.exception_handler(ApiError)
@@ -120,6 +107,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(UploadTooLarge)
     async def upload_too_large(_: Request, error: UploadTooLarge) -> Response:
         return error_response(413, "upload_too_large", str(error), {"Connection": "close"})
+
+    @app.exception_handler(UploadStalled)
+    async def upload_stalled(_: Request, error: UploadStalled) -> Response:
+        return error_response(408, "upload_stalled", str(error), {"Connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: ClientDisconnect) -> Response:
+        # Nobody is left to read an answer; 499 (nginx's "client closed request") keeps it out of 5xx alerts.
+        log.info("client closed request %s before its body was complete", request.state.request_id)
+        return Response(status_code=499)
+
+    @app.exception_handler(AudioTooLong)
+    async def audio_too_long(_: Request, error: AudioTooLong) -> Response:
+        return error_response(413, "audio_too_long", str(error))
 
     @app.exception_handler(EngineBusy)
     async def busy(_: Request, error: EngineBusy) -> Response:
@@ -143,31 +144,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return error_response(500, "internal_error", "unexpected server error; see the server log")
 
     def require_ready(request: Request) -> None:
+        if request.app.state.draining:
+            raise ApiError(503, "draining", "the server is shutting down", {"Retry-After": RETRY_AFTER_SECONDS})
         if not request.app.state.ready:
             raise ApiError(503, "not_ready", "the model is still loading", {"Retry-After": RETRY_AFTER_SECONDS})
 
-    async def decode_audio(audio: bytes, request: Request, max_seconds: float, what: str) -> np.ndarray:
-        rate = request.app.state.model.config.sample_rate
-        samples = await asyncio.to_thread(read_audio, audio, rate)
-        if len(samples) > max_seconds * rate:
-            raise ApiError(413, "audio_too_long", f"the {what} is {len(samples) / rate:.1f} s long; the limit "
-                                                  f"is {max_seconds:g} s")
-        return mu_law_encode(samples)
-
-    @app.get("/healthz", summary="Liveness: the process is up")
+    @app.get("/healthz", summary="Liveness: the process is up", responses=docs.healthz_responses(settings))
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the model is loaded and warmed up")
+    @app.get("/readyz", summary="Readiness: the model is loaded and warmed up",
+             responses=docs.readyz_responses(settings))
     async def readyz(request: Request) -> Response:
         require_ready(request)
         return Response('{"status":"ready"}', media_type="application/json")
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses=docs.metrics_responses(settings))
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/info", summary="The loaded model: config, receptive field, checkpoint hash and metadata")
+    @app.get("/info", summary="The loaded model: config, receptive field, checkpoint hash and metadata",
+             responses=docs.info_responses(settings))
     async def info(request: Request) -> dict:
         require_ready(request)
         state = request.app.state
@@ -186,9 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        "max_upload_bytes": settings.max_upload_bytes},
         }
 
-    @app.post("/generate", summary="Continue a seed: streamed WAV out", openapi_extra={"requestBody": AUDIO_BODY_DOC},
-              response_class=StreamingResponse,
-              responses={200: {"content": {"audio/wav": {}}, "description": "the continuation, streamed"}})
+    @app.post("/generate", summary="Continue a seed: streamed WAV out", openapi_extra=docs.generate_doc(settings),
+              response_class=StreamingResponse, responses=docs.generate_responses(settings))
     async def generate(request: Request) -> Response:
         require_ready(request)
         audio, raw_params = await read_inputs(request, "seed")
@@ -196,10 +193,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if params.duration > settings.max_duration_seconds:
             raise ApiError(422, "invalid_parameters", f"duration: at most {settings.max_duration_seconds:g} s")
         rate = request.app.state.model.config.sample_rate
-        seed = None if audio is None else await decode_audio(audio, request, settings.max_seed_seconds, "seed")
+        engine: Engine = request.app.state.engine
+        engine.check_room()  # a full server refuses before decoding anything
+        seed = None if audio is None else await request.app.state.decoder.decode(audio, settings.max_seed_seconds)
         random_seed = params.random_seed if params.random_seed is not None else secrets.randbits(63)
         num_samples = max(1, round(params.duration * rate))
-        engine: Engine = request.app.state.engine
         stream = engine.submit(GenerationRequest(seed, num_samples, params.temperature, random_seed),
                                asyncio.get_running_loop())
         echoed = seed if params.include_seed and seed is not None else np.zeros(0, np.int64)
@@ -207,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         header = wav_header(total, rate, params.format)
 
         async def body() -> AsyncIterator[bytes]:
+            sent = 0
             try:
                 yield header + wav_samples(echoed, params.format)
                 while True:
@@ -219,8 +218,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         if isinstance(item, StreamTimeout | EngineBusy):
                             return
                         raise item
+                    sent += len(item)
                     yield wav_samples(item, params.format)
                 yield wav_trailer(total, params.format)
+            except asyncio.CancelledError:
+                if request.app.state.draining:  # the shutdown grace period ran out before this stream ended
+                    request.app.state.cut_streams += 1
+                    log.warning("stream %s cut by shutdown after %d of %d samples", request.state.request_id,
+                                sent, num_samples)
+                raise
             finally:
                 stream.cancel()  # no-op when finished; frees the slot when the client went away
 
@@ -230,18 +236,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "X-Random-Seed": str(random_seed), "Cache-Control": "no-store"})
 
     @app.post("/likelihood", summary="Score audio: bits per sample under the model, and a curve over time",
-              openapi_extra={"requestBody": {"content": {
-                  "multipart/form-data": {"schema": {"type": "object", "properties": {
-                      "audio": {"type": "string", "format": "binary"}, "hop_seconds": {"type": "number"}},
-                      "required": ["audio"]}},
-                  "audio/*": {"schema": {"type": "string", "format": "binary"}}}}})
+              openapi_extra=docs.likelihood_doc(settings), responses=docs.likelihood_responses(settings))
     async def likelihood(request: Request) -> dict:
         require_ready(request)
         audio, raw_params = await read_inputs(request, "audio")
         params = parse_params(LikelihoodParams, raw_params)
         if audio is None:
             raise ApiError(422, "invalid_audio", "no audio: send an 'audio' file or an audio/* body")
-        codes = await decode_audio(audio, request, settings.max_likelihood_seconds, "audio")
+        request.app.state.scorer.check_room()  # a full server refuses before decoding anything
+        codes = await request.app.state.decoder.decode(audio, settings.max_likelihood_seconds)
         if len(codes) < 2:
             raise ApiError(422, "invalid_audio", "at least 2 samples are needed to score anything")
         return await request.app.state.scorer.score(codes, params.hop_seconds)

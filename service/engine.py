@@ -228,13 +228,17 @@ class Engine:
             if worker.thread.is_alive():
                 worker.thread.join(timeout=10)
 
+    def check_room(self) -> None:
+        """EngineBusy when a request submitted now would be refused: checked before its seed is decoded."""
+        if self._stopping:
+            raise EngineBusy("the server is shutting down")
+        if self._in_flight >= self.limit:
+            raise EngineBusy("all stream slots and the waiting queue are full")
+
     def submit(self, request: GenerationRequest, loop: asyncio.AbstractEventLoop) -> GenerationStream:
         stream = GenerationStream(request, loop, deadline=time.monotonic() + self.timeout_seconds)
         with self._cond:
-            if self._stopping:
-                raise EngineBusy("the server is shutting down")
-            if self._in_flight >= self.limit:
-                raise EngineBusy("all stream slots and the waiting queue are full")
+            self.check_room()
             self._in_flight += 1
             self._pending.append(stream)
             self.metrics.queue_depth.set(len(self._pending))

@@ -4,6 +4,7 @@ multipart/form-data (curl -F, HTML forms) or a raw audio/* body with the paramet
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from fastapi import Request
@@ -13,6 +14,8 @@ from starlette.datastructures import UploadFile
 from service.errors import ApiError
 
 RAW_AUDIO_TYPES = ("audio/", "application/octet-stream")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+"""What a number may look like in a form or query: Python's float() also takes '1_0', 'inf' and 'nan'."""
 
 
 class GenerateParams(BaseModel):
@@ -39,15 +42,39 @@ def validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _one_value_each(items: list[tuple[str, str]], params: dict[str, str]) -> dict[str, str]:
+    """Adds items to params; a name given twice (in the query, the form, or both) is refused rather than
+    one of its values silently winning."""
+    for key, value in items:
+        if key in params:
+            raise ApiError(422, "invalid_parameters", f"{key!r} is given more than once")
+        params[key] = value
+    return params
+
+
+async def _require_closing_boundary(request: Request) -> None:
+    """A multipart body cut short (no closing boundary) would parse as a shorter file: refuse it."""
+    boundary = request.headers.get("content-type", "").partition("boundary=")[2].split(";")[0].strip().strip('"')
+    if boundary and b"--" + boundary.encode("latin-1") + b"--" not in await request.body():
+        raise ApiError(400, "truncated_upload", "the multipart body ends before its closing boundary: "
+                                                "the upload was cut short")
+
+
 async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, dict[str, str]]:
     """(audio bytes or None when absent, parameters as strings) from either request form."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    params = dict(request.query_params)
+    params = _one_value_each(request.query_params.multi_items(), {})
     if media == "multipart/form-data" or media == "application/x-www-form-urlencoded":
+        if media == "multipart/form-data":
+            await _require_closing_boundary(request)
         form = await request.form(max_files=1, max_fields=20)
         audio = None
+        seen_file = False
         for key, value in form.multi_items():
             if key == file_field:
+                if seen_file:
+                    raise ApiError(422, "invalid_parameters", f"{file_field!r} is given more than once")
+                seen_file = True
                 if not isinstance(value, UploadFile):
                     raise ApiError(422, "invalid_audio", f"{file_field!r} must be an uploaded file")
                 audio = await value.read()
@@ -55,7 +82,7 @@ async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, 
                 raise ApiError(422, "unknown_field", f"unexpected file field {key!r}; send the audio as "
                                                      f"{file_field!r}")
             else:
-                params[key] = value
+                _one_value_each([(key, value)], params)
         await form.close()
         return audio, params
     if media.startswith(RAW_AUDIO_TYPES):
@@ -68,6 +95,10 @@ async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, 
 
 
 def parse_params(model: type[BaseModel], params: dict[str, str]) -> BaseModel:
+    for name, field in model.model_fields.items():
+        numeric = field.annotation in (float, int, int | None)
+        if numeric and name in params and not PLAIN_NUMBER.fullmatch(params[name].strip()):
+            raise ApiError(422, "invalid_parameters", f"{name}: {params[name]!r} is not a plain decimal number")
     try:
         return model.model_validate(params)
     except ValidationError as error:

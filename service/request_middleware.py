@@ -12,7 +12,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+"""Always open: orchestrators probe them without credentials."""
+METRICS_PATHS = frozenset({"/metrics"})
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOCS_PREFIX = "/static-offline-docs/"
 
 
 def _given_key(headers: dict[bytes, bytes]) -> str:
@@ -24,10 +28,14 @@ def _given_key(headers: dict[bytes, bytes]) -> str:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, api_keys: list[str], public_metrics: bool = False,
+                 public_docs: bool = False) -> None:
         self.app = app
         self.metrics = metrics
         self.api_keys = [key.encode() for key in api_keys]
+        self.public_paths = PROBE_PATHS | (METRICS_PATHS if public_metrics else set()) | (
+            DOCS_PATHS if public_docs else set())
+        self.public_docs = public_docs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,7 +66,10 @@ class RequestMiddleware:
             self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
 
     def _authorised(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
-        if not self.api_keys or scope["path"] in PUBLIC_PATHS or scope["method"] == "OPTIONS":
+        path = scope["path"]
+        if not self.api_keys or path in self.public_paths or scope["method"] == "OPTIONS":
+            return True
+        if self.public_docs and path.startswith(DOCS_PREFIX):
             return True
         given = _given_key(headers).encode()
         return bool(given) and any(hmac.compare_digest(given, key) for key in self.api_keys)

@@ -22,9 +22,13 @@ class Scorer:
         self.in_flight = 0
         self._lock = asyncio.Lock()
 
-    async def score(self, codes: np.ndarray, hop_seconds: float) -> dict:
+    def check_room(self) -> None:
+        """EngineBusy when a request scored now would be refused: checked before its audio is decoded."""
         if self.in_flight >= self.limit:
             raise EngineBusy("the scoring queue is full")
+
+    async def score(self, codes: np.ndarray, hop_seconds: float) -> dict:
+        self.check_room()
         self.in_flight += 1
         try:
             async with self._lock:

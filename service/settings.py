@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     max_seed_seconds: float = Field(30.0, gt=0)
     max_likelihood_seconds: float = Field(120.0, gt=0)
     max_upload_bytes: int = Field(20_000_000, ge=1024)
+    max_header_bytes: int = Field(32_768, ge=1024, description="request line + headers; more: 431")
+    header_timeout_seconds: float = Field(10.0, gt=0, description="time to send the request line and headers")
+    body_idle_timeout_seconds: float = Field(30.0, gt=0, description="silence allowed inside a request body")
+    decode_workers: int | None = Field(None, ge=1, description="uploads decoded at once (as many more may "
+                                       "wait, then 503); default: the number of cores")
     request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
     step_threads: int | None = Field(
         None, ge=1, description="CPU threads of the native step kernel; default: all cores but one, which "
@@ -30,6 +35,9 @@ class Settings(BaseSettings):
     chunk_samples: int = Field(1600, ge=16, description="samples per streamed chunk (after a short first one)")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="empty: no auth")
+    public_metrics: bool = Field(False, description="with api_keys set, serve /metrics without a key")
+    public_docs: bool = Field(False, description="with api_keys set, serve /docs, /redoc, /openapi.json "
+                              "without a key")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("cors_origins", "api_keys", mode="before")

@@ -1,7 +1,15 @@
-"""Rejecting oversized uploads while they stream in, before the body is read into memory."""
+"""Bounding request bodies while they stream in: their size, and how long the client may go silent.
+
+Both are checked in `receive`, before the body is read into memory: a client that declares too large a
+Content-Length is refused at once; one that sends more than it may, or stops sending before its body is
+complete (a Content-Length larger than what follows, a stalled upload), makes the endpoint reading the
+body get UploadTooLarge or UploadStalled, which the app turns into 413 or 408. Once the body is complete
+`receive` is passed through untouched: a streamed response waits on it for the client's disconnect.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,14 +19,15 @@ class UploadTooLarge(Exception):
     pass
 
 
-class UploadLimitMiddleware:
-    """Refuses a request body over `max_bytes`: at once from Content-Length when the client declares it,
-    otherwise as soon as the running count of received bytes passes the limit (the endpoint reading the
-    body then gets UploadTooLarge, which the app turns into 413)."""
+class UploadStalled(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class UploadLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,14 +42,24 @@ class UploadLimitMiddleware:
             await send({"type": "http.response.body", "body": body.encode()})
             return
         received = 0
+        complete = False
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_seconds)
+            except TimeoutError:
+                raise UploadStalled(f"no request data for {self.idle_seconds:g} s before the body was "
+                                    f"complete ({received} bytes received)") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise UploadTooLarge(f"the upload passed the limit of {self.max_bytes} bytes")
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
-        await self.app(scope, counting_receive, send)
+        await self.app(scope, guarded_receive, send)

@@ -19,14 +19,16 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, checkpoint: Path, log_path: Path, **settings: str) -> None:
+    def __init__(self, checkpoint: Path, log_path: Path, grace_seconds: float = 5, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "WAVENET_CHECKPOINT": str(checkpoint), "WAVENET_LOG_LEVEL": "warning",
                **{f"WAVENET_{k.upper()}": str(v) for k, v in settings.items()}}
+        self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "model_core.cli", "serve", "--port", str(self.port), "--grace-seconds", "5"],
+            [sys.executable, "-m", "model_core.cli", "serve", "--port", str(self.port),
+             "--grace-seconds", str(grace_seconds)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -41,6 +43,17 @@ class ServiceProcess:
                 pass
             time.sleep(0.1)
         raise TimeoutError("server did not become ready")
+
+    def status(self, field: str) -> int:
+        """A kB figure of the server process from /proc (VmRSS, VmHWM: peak since start or reset_peak)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def reset_peak(self) -> None:
+        """Sets VmHWM back to the current RSS (Linux: 5 > /proc/PID/clear_refs)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
 
     def stop(self) -> int:
         self.process.terminate()

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_core import load_checkpoint, mu_law_decode, mu_law_encode
+from model_core import load_checkpoint, mu_law_decode
 from model_core.audio_io import read_audio
 from model_core.baselines import lpc_laplace_bits, markov_bits
 from model_core.checkpoint import DEFAULT_CHECKPOINT
+from model_core.front_end import encode_input
 from model_core.generate import generate
 from model_core.likelihood import bits_per_sample, sample_nll
 
@@ -24,7 +25,7 @@ def shipped():
 @pytest.fixture(scope="module")
 def seed_codes(shipped):
     model, _ = shipped
-    return mu_law_encode(read_audio(SEED, model.config.sample_rate))
+    return encode_input(read_audio(SEED, model.config.sample_rate), model.config)
 
 
 def spectral_flatness(audio: np.ndarray, frame: int = 256) -> float:

@@ -17,7 +17,6 @@ from model_core.baselines import histogram_bits, lpc_laplace_bits, markov_bits, 
 from model_core.config import PRESETS
 from model_core.corpus import build_corpus, discover_audio, is_heldout, load_split
 from model_core.model import WaveNet
-from model_core.mu_law import SILENCE_CODE
 from model_core.train import crop_loss, export, train
 from model_core.train_arguments import add_train_arguments
 
@@ -66,22 +65,21 @@ def test_corpus_is_resampled_split_and_cached(audio_tree, tmp_path):
     lengths = dict(zip(files, index["splits"]["train"]["lengths"] + index["splits"]["heldout"]["lengths"],
                        strict=True))
     assert abs(lengths["b/chapter0/utt0.wav"] - 2400) <= 2
-    mtime = (tmp_path / "train.u8").stat().st_mtime_ns
+    mtime = (tmp_path / "train.i16").stat().st_mtime_ns
     build_corpus(roots, tmp_path, 8000)  # unchanged key: reused, not rebuilt
-    assert (tmp_path / "train.u8").stat().st_mtime_ns == mtime
+    assert (tmp_path / "train.i16").stat().st_mtime_ns == mtime
 
 
 def test_random_crops_come_from_one_file_with_silence_before_its_start(audio_tree, tmp_path):
     build_corpus([audio_tree / "a"], tmp_path, 8000)
     split = load_split(tmp_path, "train")
-    crops = split.random_crops(np.random.default_rng(0), 64, 8000)  # longer than any file
-    assert crops.shape == (64, 8000)
-    assert (crops[:, 0] == SILENCE_CODE).all()
-    files = [split.file_codes(i) for i in range(len(split.files))]
-    for row in crops[:8]:
-        first = int(np.argmax(row != SILENCE_CODE))  # a file may itself start with a few silent codes
-        assert any(np.array_equal(row[8000 - e:], f[:e]) and (row[:8000 - e] == SILENCE_CODE).all()
-                   for f in files for e in range(8000 - first, 8000 - first + 3))
+    crops, padding = split.random_crops(np.random.default_rng(0), 64, 8000)  # longer than any file
+    assert crops.shape == (64, 8000) and crops.dtype == np.float32
+    assert (padding > 0).all() and (crops[:, 0] == 0.0).all()
+    files = [split.file_audio(i) for i in range(len(split.files))]
+    for row, pad in zip(crops[:8], padding[:8], strict=True):
+        assert not row[:pad].any()
+        assert any(np.array_equal(row[pad:], f[: 8000 - pad]) for f in files)
 
 
 def test_one_optimisation_step_lowers_the_loss_on_a_fixed_batch():
