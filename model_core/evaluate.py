@@ -63,14 +63,15 @@ CONDITIONS: dict[str, Transform] = {
 
 def load_files(data: Path, sample_rate: int, max_files: int | None = None,
                voices: set[str] | None = None) -> list[np.ndarray]:
-    """(T,) float audio arrays from a corpus cache (its held-out split, optionally only some voices) or from
-    a directory of audio files."""
+    """(T,) float audio arrays from a corpus cache (its held-out split, optionally only some voices; at most
+    max_files of them, evenly spaced) or from a directory of audio files (the first max_files)."""
     if (data / "index.json").exists():
         split = load_split(data, "heldout")
         if voices:
             split = split.select(voices)
         count = len(split.files) if max_files is None else min(max_files, len(split.files))
-        return [split.file_audio(i) for i in range(count)]
+        # Evenly spaced, so that a subset covers every voice (files are stored voice by voice).
+        return [split.file_audio(int(i)) for i in np.linspace(0, len(split.files) - 1, count).round()]
     paths = discover_audio(data)[:max_files]
     if not paths:
         raise FileNotFoundError(f"no audio files under {data}")
