@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
 PORT ?= 8000
 
-.PHONY: run test test-slow test-hostile test-contract lint bench bench-service data train export eval eval-robust docker-check docker-smoke clean
+.PHONY: run test test-slow test-hostile test-contract lint bench bench-augment bench-service data train export eval eval-robust docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/csrc/wavenet_step.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.sampler_speed --write BENCHMARKS.md
+
+bench-augment: $(STAMP)  ## what on-the-fly augmentation costs a training step (needs data/corpus)
+	$(PY) -m benchmarks.augment_cost --cache data/corpus
 
 bench-service: $(STAMP)
 	$(PY) -m benchmarks.service_throughput --checkpoint $(CHECKPOINT) --clients 16 --seconds 10 --write BENCHMARKS.md

@@ -34,6 +34,11 @@ ACCEPTED_FORMATS = {
 upload in them is refused rather than trusted)."""
 STREAMING_SIZES = (0, 0xFFFFFFFF)
 """Data sizes that writers to a pipe put in a WAV header when they cannot know the length (ffmpeg, sox)."""
+UNKNOWN_FRAMES = 1 << 62
+"""libsndfile reports a length it cannot know (a FLAC written to a pipe) as SF_COUNT_MAX: at least this."""
+DECODE_SAMPLES_PER_LIMIT_SECOND = 2 * 384_000
+"""Decoding work allowed per second of a caller's limit, all channels counted: stereo at the highest rate,
+or more channels at lower rates. Bounds the CPU time a small, highly compressible upload can cost."""
 BLOCK_SAMPLES = 1 << 18
 """Interleaved samples decoded per block (1 MiB of float32)."""
 
@@ -79,9 +84,15 @@ def _check_header(f: soundfile.SoundFile, max_seconds: float | None) -> None:
                          f"{RATE_RANGE[0]} Hz to {RATE_RANGE[1]} Hz")
     if not 1 <= f.channels <= MAX_CHANNELS:
         raise AudioError(f"the file has {f.channels} channels; at most {MAX_CHANNELS} are accepted")
-    if max_seconds is not None and f.frames > max_seconds * f.samplerate:
+    if max_seconds is None or f.frames >= UNKNOWN_FRAMES:
+        return  # an unknown length is bounded while decoding
+    if f.frames > max_seconds * f.samplerate:
         raise AudioTooLong(f"the file declares {f.frames / f.samplerate:.1f} s of audio; the limit is "
                            f"{max_seconds:g} s")
+    if f.frames * f.channels > max_seconds * DECODE_SAMPLES_PER_LIMIT_SECOND:
+        raise AudioTooLong(f"the file holds {f.frames * f.channels} samples ({f.channels} channels at "
+                           f"{f.samplerate} Hz); at most {max_seconds * DECODE_SAMPLES_PER_LIMIT_SECOND:.0f} "
+                           f"are decoded for a {max_seconds:g} s limit")
 
 
 def _damage(f: soundfile.SoundFile) -> str | None:
@@ -106,7 +117,8 @@ def read_audio(source: str | os.PathLike[str] | bytes | BinaryIO, sample_rate: i
     with _open(source) as f:
         _check_header(f, max_seconds)
         rate, channels = f.samplerate, f.channels
-        frame_limit = None if max_seconds is None else int(max_seconds * rate)
+        frame_limit = None if max_seconds is None else int(
+            max_seconds * min(rate, DECODE_SAMPLES_PER_LIMIT_SECOND / channels))
         block = max(1, BLOCK_SAMPLES // channels)
         stream = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32",
                                                                       quality="HQ")
@@ -116,6 +128,9 @@ def read_audio(source: str | os.PathLike[str] | bytes | BinaryIO, sample_rate: i
             try:
                 data = f.read(block, dtype="float32", always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as error:
+                if f.frames >= UNKNOWN_FRAMES:  # soundfile seeks after each read, which fails at such a file's end
+                    raise AudioError("the file does not declare its length (written to a pipe?) and cannot be read "
+                                     "to its end: write it to a file, e.g. `ffmpeg -i in.flac out.flac`") from error
                 raise AudioError("the audio file is corrupt: decoding failed part way through") from error
             if not len(data):
                 break
@@ -128,7 +143,7 @@ def read_audio(source: str | os.PathLike[str] | bytes | BinaryIO, sample_rate: i
             pieces.append(mono.copy() if stream is None else stream.resample_chunk(mono))
         if decoded == 0:
             raise AudioError("the audio file holds no samples")
-        if decoded < f.frames and f.format != "MP3":  # an MP3's frame count is an estimate
+        if decoded < f.frames < UNKNOWN_FRAMES and f.format != "MP3":  # an MP3's frame count is an estimate
             raise AudioError(f"the audio file is truncated or corrupt: its header declares {f.frames} samples, "
                              f"only {decoded} could be decoded")
         damage = _damage(f)

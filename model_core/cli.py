@@ -82,6 +82,7 @@ def _eval(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     import asyncio
     import logging
+    import time
 
     import uvicorn
 
@@ -111,14 +112,16 @@ def _serve(args: argparse.Namespace) -> None:
         had to cut streams after the grace period is not (exit 3, each cut stream logged)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
-            app.state.draining = True
+            if not app.state.draining:
+                app.state.draining = True
+                app.state.drain_deadline = time.monotonic() + args.grace_seconds
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
     protocol = GuardedH11Protocol.with_limits(settings.max_header_bytes, settings.header_timeout_seconds)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level,
                             timeout_graceful_shutdown=args.grace_seconds, http=protocol,
-                            h11_max_incomplete_event_size=settings.max_header_bytes + 262_144)
+                            h11_max_incomplete_event_size=settings.max_header_bytes)
     GracefulServer(config).run()
     if app.state.cut_streams:
         sys.exit(f"wavenet: {app.state.cut_streams} live stream(s) were cut: the grace period "

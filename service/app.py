@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -66,7 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         step_threads=settings.step_threads or max(1, len(os.sched_getaffinity(0)) - 1))
         app.state.model, app.state.metadata, app.state.engine = model, metadata, engine
         app.state.scorer = Scorer(model, settings.queue_size)
-        app.state.decoder = DecodePool(model.config, settings.decode_workers or len(os.sched_getaffinity(0)))
+        # Half the cores by default: decoding must not take every core from the engine.
+        app.state.decoder = DecodePool(model.config,
+                                       settings.decode_workers or max(1, len(os.sched_getaffinity(0)) // 2))
         app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)
         metrics.model.info({"checkpoint": settings.checkpoint.name, "sha256": app.state.checkpoint_sha256,
                             "backend": engine.backend, "receptive_field": str(model.receptive_field)})
@@ -92,9 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings, app.state.metrics, app.state.ready = settings, metrics, False
-    app.state.draining, app.state.cut_streams = False, 0
+    # Set by `wavenet serve` on SIGTERM: refuse new work; streams still running at drain_deadline are cut.
+    app.state.draining, app.state.drain_deadline, app.state.cut_streams = False, None, 0
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes,
-                       idle_seconds=settings.body_idle_timeout_seconds)
+                       idle_seconds=settings.body_idle_timeout_seconds, total_seconds=settings.body_timeout_seconds,
+                       max_concurrent=settings.max_concurrent_uploads)
     app.add_middleware(RequestMiddleware, metrics=metrics, api_keys=settings.api_keys,
                        public_metrics=settings.public_metrics, public_docs=settings.public_docs)
     app.add_middleware(JsonCORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
@@ -204,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         total = len(echoed) + num_samples
         header = wav_header(total, rate, params.format)
 
+        request_id, state = request.state.request_id, request.app.state
+
         async def body() -> AsyncIterator[bytes]:
             sent = 0
             try:
@@ -214,7 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         break
                     if isinstance(item, BaseException):
                         # Headers are gone already; the short body tells the client (Content-Length).
-                        log.warning("stream %s ended early: %s", request.state.request_id, item)
+                        log.warning("stream %s ended early: %s", request_id, item)
                         if isinstance(item, StreamTimeout | EngineBusy):
                             return
                         raise item
@@ -222,10 +229,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     yield wav_samples(item, params.format)
                 yield wav_trailer(total, params.format)
             except asyncio.CancelledError:
-                if request.app.state.draining:  # the shutdown grace period ran out before this stream ended
-                    request.app.state.cut_streams += 1
-                    log.warning("stream %s cut by shutdown after %d of %d samples", request.state.request_id,
-                                sent, num_samples)
+                # Cancelled when the client leaves, or by the server when its shutdown grace period ran out.
+                if state.drain_deadline is not None and time.monotonic() >= state.drain_deadline:
+                    state.cut_streams += 1
+                    log.warning("stream %s cut by shutdown after %d of %d samples", request_id, sent, num_samples)
                 raise
             finally:
                 stream.cancel()  # no-op when finished; frees the slot when the client went away

@@ -14,8 +14,11 @@ from starlette.datastructures import UploadFile
 from service.errors import ApiError
 
 RAW_AUDIO_TYPES = ("audio/", "application/octet-stream")
-PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-"""What a number may look like in a form or query: Python's float() also takes '1_0', 'inf' and 'nan'."""
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+"""What a number may look like in a form or query: Python's float() also takes '1_0', 'inf' and 'nan'.
+Written so that no digit can be matched two ways: a pattern that backtracks takes quadratic time on a
+long run of digits, on the event loop."""
+MAX_NUMBER_CHARS = 64
 
 
 class GenerateParams(BaseModel):
@@ -31,7 +34,8 @@ class GenerateParams(BaseModel):
 class LikelihoodParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hop_seconds: float = Field(0.01, gt=0, le=10, allow_inf_nan=False, description="resolution of the curve")
+    hop_seconds: float = Field(0.01, ge=0.001, le=10, allow_inf_nan=False,
+                               description="resolution of the curve (at least 1 ms: 120 s give 120,000 points)")
 
 
 def validation_message(error: ValidationError) -> str:
@@ -53,10 +57,10 @@ def _one_value_each(items: list[tuple[str, str]], params: dict[str, str]) -> dic
 
 
 async def _require_closing_boundary(request: Request) -> None:
-    """A multipart body cut short (no closing boundary) would parse as a shorter file: refuse it."""
-    boundary = request.headers.get("content-type", "").partition("boundary=")[2].split(";")[0].strip().strip('"')
-    if boundary and b"--" + boundary.encode("latin-1") + b"--" not in await request.body():
-        raise ApiError(400, "truncated_upload", "the multipart body ends before its closing boundary: "
+    """A multipart body cut short (no closing boundary at its end) would parse as a shorter file: refuse it."""
+    match = re.search(r'boundary="?([^";,]+)', request.headers.get("content-type", ""), re.IGNORECASE)
+    if match and not (await request.body()).rstrip(b"\r\n").endswith(b"--" + match.group(1).encode("latin-1") + b"--"):
+        raise ApiError(400, "truncated_upload", "the multipart body does not end with its closing boundary: "
                                                 "the upload was cut short")
 
 
@@ -97,8 +101,10 @@ async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, 
 def parse_params(model: type[BaseModel], params: dict[str, str]) -> BaseModel:
     for name, field in model.model_fields.items():
         numeric = field.annotation in (float, int, int | None)
-        if numeric and name in params and not PLAIN_NUMBER.fullmatch(params[name].strip()):
-            raise ApiError(422, "invalid_parameters", f"{name}: {params[name]!r} is not a plain decimal number")
+        if numeric and name in params and (len(params[name]) > MAX_NUMBER_CHARS
+                                           or not PLAIN_NUMBER.fullmatch(params[name].strip())):
+            raise ApiError(422, "invalid_parameters", f"{name}: {params[name][:MAX_NUMBER_CHARS]!r} is not a plain "
+                                                      f"decimal number of at most {MAX_NUMBER_CHARS} characters")
     try:
         return model.model_validate(params)
     except ValidationError as error:

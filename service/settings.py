@@ -26,8 +26,10 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(32_768, ge=1024, description="request line + headers; more: 431")
     header_timeout_seconds: float = Field(10.0, gt=0, description="time to send the request line and headers")
     body_idle_timeout_seconds: float = Field(30.0, gt=0, description="silence allowed inside a request body")
+    body_timeout_seconds: float = Field(120.0, gt=0, description="time allowed for a whole request body")
+    max_concurrent_uploads: int = Field(16, ge=1, description="request bodies arriving at once; more: 503")
     decode_workers: int | None = Field(None, ge=1, description="uploads decoded at once (as many more may "
-                                       "wait, then 503); default: the number of cores")
+                                       "wait, then 503); default: half the cores, at least one")
     request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
     step_threads: int | None = Field(
         None, ge=1, description="CPU threads of the native step kernel; default: all cores but one, which "

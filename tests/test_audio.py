@@ -135,7 +135,7 @@ def test_a_header_that_hides_its_length_is_stopped_while_decoding():
     soundfile.write(buffer, np.zeros(8000 * 60, np.int16), 8000, format="FLAC")
     data = flac_with_total_samples(buffer.getvalue(), 0)
     tracemalloc.start()
-    with pytest.raises(AudioTooLong):
+    with pytest.raises(AudioTooLong, match="longer than the limit"):  # found while decoding, not from the header
         read_audio(data, 8000, max_seconds=5)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -173,3 +173,22 @@ def test_a_wav_streamed_from_a_pipe_with_unknown_length_is_accepted():
     from .hostile_audio import wav_by_hand
 
     assert len(read_audio(wav_by_hand(1, 8000, 4000, declared_bytes=0xFFFFFFFF), 8000)) == 4000
+
+
+def test_a_flac_of_unknown_length_within_the_limit_gets_a_clear_refusal():
+    """What an encoder writing to a pipe produces: total samples 0 (libsndfile: SF_COUNT_MAX). soundfile
+    cannot read such a file to its end (it seeks after every read); the user is told how to fix it."""
+    from .hostile_audio import flac_with_total_samples
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, vowel(2.0, 8000), 8000, format="FLAC")
+    with pytest.raises(AudioError, match="does not declare its length"):
+        read_audio(flac_with_total_samples(buffer.getvalue(), 0), 8000, max_seconds=5)
+
+
+def test_decoding_work_is_bounded_across_channels():
+    """8 channels at 384 kHz for 2 s: within 5 s, but 6.1 M samples of work against 3.8 M allowed."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros((768_000, 8), np.int16), 384_000, format="FLAC")
+    with pytest.raises(AudioTooLong, match="8 channels"):
+        read_audio(buffer.getvalue(), 8000, max_seconds=5)

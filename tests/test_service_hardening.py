@@ -39,7 +39,8 @@ def checkpoint(tmp_path_factory):
 def server(checkpoint, tmp_path_factory):
     service = ServiceProcess(checkpoint, tmp_path_factory.mktemp("log") / "server.log", max_seed_seconds=3,
                              max_likelihood_seconds=3, max_header_bytes=8192, header_timeout_seconds=1,
-                             body_idle_timeout_seconds=1, cors_origins="https://app.example", log_level="info")
+                             body_idle_timeout_seconds=1, body_timeout_seconds=3, max_concurrent_uploads=3,
+                             cors_origins="https://app.example", log_level="info")
     service.wait_ready()
     yield service
     service.stop()
@@ -64,6 +65,13 @@ def keyed_server(tmp_path_factory):
 def post_raw(server: ServiceProcess, path: str, data: bytes, content_type: str, **params) -> httpx.Response:
     return httpx.post(server.url + path, params=params, content=data, headers={"content-type": content_type},
                       timeout=60)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    return reply
 
 
 def assert_json_error(response: httpx.Response, *statuses: int) -> dict:
@@ -165,7 +173,7 @@ def test_a_body_shorter_than_its_content_length_gets_408(server):
         sock.sendall(b"POST /likelihood HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 5000\r\n"
                      b"\r\n" + SEED[:1000])
         started = time.monotonic()
-        reply = sock.recv(65536)
+        reply = read_until_closed(sock)
     assert reply.startswith(b"HTTP/1.1 408") and b'"upload_stalled"' in reply
     assert time.monotonic() - started < 5
 
@@ -253,3 +261,89 @@ def test_streams_cut_by_the_grace_period_are_logged_and_the_exit_is_non_zero(che
     log = (tmp_path / "grace.log").read_text()
     assert len(re.findall(r"stream \w+ cut by shutdown after \d+ of 240000 samples", log)) == 1, log
     assert "Traceback" not in log and "CancelledError" not in log, log
+
+
+def test_a_long_run_of_digits_is_refused_at_once(server):
+    """A backtracking number pattern took quadratic time on the event loop (6,000 digits: 1.3 s)."""
+    started = time.monotonic()
+    response = httpx.post(server.url + "/generate?duration=" + "1" * 7000 + "x", timeout=30)
+    assert assert_json_error(response, 422)["error"] == "invalid_parameters"
+    assert time.monotonic() - started < 1
+    assert httpx.post(server.url + "/generate", params={"duration": "1" * 65}, timeout=30).status_code == 422
+
+
+def test_a_connection_answered_before_its_body_is_closed(server):
+    """405 before the body is read: the rest of the body, trickled, must not hold the connection open."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nx")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 405")
+
+
+def test_a_pipelined_request_with_oversized_headers_is_refused(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
+        replies, reset = b"", False
+        try:
+            while chunk := sock.recv(65536):
+                replies += chunk
+        except ConnectionResetError:  # closed with the refused head unread: the kernel may reset instead
+            reset = True
+    assert replies.count(b"HTTP/1.1 200") <= 1 and (b"HTTP/1.1 431" in replies or reset), replies[:300]
+
+
+def test_keep_alive_requests_with_split_blank_lines_are_not_refused(server):
+    """The end of a head split across two reads, or bare-LF heads, must not add up to a false 431."""
+    replies = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for i in range(40):  # 40 x ~300 bytes: far more than the 8 kB limit, one connection
+            head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 250
+            sock.sendall(head + b"\r\n\r")
+            time.sleep(0.005)
+            sock.sendall(b"\n")
+            while replies.count(b'{"status":"ok"}') < i + 1 and b"HTTP/1.1 431" not in replies:
+                replies += sock.recv(65536)
+    assert replies.count(b"HTTP/1.1 200") == 40 and b"HTTP/1.1 431" not in replies, replies[-600:]
+
+
+def test_a_body_trickled_under_the_idle_timeout_still_has_a_deadline(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /likelihood HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+                     b"Content-Length: 5000\r\n\r\n")
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        reply = b""
+        while time.monotonic() - started < 10 and not reply:
+            try:
+                sock.sendall(b"R")  # one byte every 0.5 s: never idle for the 1 s idle timeout
+                reply = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        sock.settimeout(5)
+        reply += read_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 408") and b"took longer than 3 s" in reply
+    assert time.monotonic() - started < 6
+
+
+def test_uploads_beyond_the_concurrent_limit_get_503_before_their_body_is_read(server):
+    socks = []
+    try:
+        for _ in range(3):  # the limit: three bodies arriving at once, each stalled part way
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"POST /likelihood HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+                         b"Content-Length: 5000\r\n\r\nRIFF")
+            socks.append(sock)
+        time.sleep(0.2)
+        refused = post_raw(server, "/likelihood", SEED, "audio/wav")
+    finally:
+        for sock in socks:
+            sock.close()
+    body = assert_json_error(refused, 503)
+    assert body["error"] == "busy" and refused.headers["retry-after"]
+    time.sleep(1.5)  # the stalled ones time out and free their places
+    assert post_raw(server, "/likelihood", SEED, "audio/wav").status_code == 200
