@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.scorer = Scorer(model, settings.queue_size)
         # Half the cores by default: decoding must not take every core from the engine.
         app.state.decoder = DecodePool(model.config,
-                                       settings.decode_workers or max(1, len(os.sched_getaffinity(0)) // 2))
+                                       settings.decode_workers or max(1, len(os.sched_getaffinity(0)) // 2),
+                                       waiting=settings.queue_size)
         app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)
         metrics.model.info({"checkpoint": settings.checkpoint.name, "sha256": app.state.checkpoint_sha256,
                             "backend": engine.backend, "receptive_field": str(model.receptive_field)})

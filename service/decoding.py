@@ -1,9 +1,10 @@
 """Upload decoding off the event loop, in a pool of its own with a bounded queue.
 
 Decoding and resampling are CPU work whose cost a client chooses; in the default thread pool a burst of
-uploads would take every thread the server has. Here at most `workers` files decode at once and as many
-more may wait; beyond that a request is refused with 503 before its audio is touched. Each decode is
-bounded in memory by audio_io.read_audio's limits, so the pool bounds the total too.
+uploads would take every thread the server has. Here at most `workers` files decode at once and `waiting`
+more may queue; beyond that a request is refused with 503 before its audio is touched. Each decode's
+working memory is bounded by audio_io.read_audio's limits (the uploads themselves are bounded by the
+upload middleware's size and concurrency limits).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ def decode_to_codes(audio: bytes, config: WaveNetConfig, max_seconds: float) -> 
 
 
 class DecodePool:
-    def __init__(self, config: WaveNetConfig, workers: int) -> None:
+    def __init__(self, config: WaveNetConfig, workers: int, waiting: int) -> None:
         self.config = config
-        self.limit = 2 * workers
+        self.limit = workers + waiting
         self.in_flight = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wavenet-decode")
 

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     body_idle_timeout_seconds: float = Field(30.0, gt=0, description="silence allowed inside a request body")
     body_timeout_seconds: float = Field(120.0, gt=0, description="time allowed for a whole request body")
     max_concurrent_uploads: int = Field(16, ge=1, description="request bodies arriving at once; more: 503")
-    decode_workers: int | None = Field(None, ge=1, description="uploads decoded at once (as many more may "
+    decode_workers: int | None = Field(None, ge=1, description="uploads decoded at once (queue_size more may "
                                        "wait, then 503); default: half the cores, at least one")
     request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
     step_threads: int | None = Field(

@@ -102,3 +102,28 @@ def test_engine_streams_finish_with_all_their_samples():
     received = asyncio.run(scenario())
     assert [len(r) for r in received] == [5, 40, 33]
     assert np.array_equal(received[1], generate(make_model(), np.array([100, 120]), 40, random_seed=40))
+
+
+def test_the_decode_pool_refuses_beyond_its_workers_and_queue(monkeypatch):
+    import threading
+
+    import service.decoding as decoding
+    from model_core.config import PRESETS
+
+    release = threading.Event()
+    monkeypatch.setattr(decoding, "decode_to_codes", lambda *args: release.wait(5) and np.zeros(1, np.int64))
+    pool = decoding.DecodePool(PRESETS["tiny"], workers=1, waiting=1)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(pool.decode(b"a", 1.0))
+        second = asyncio.ensure_future(pool.decode(b"b", 1.0))
+        await asyncio.sleep(0.05)
+        with pytest.raises(EngineBusy, match="decoders"):
+            await pool.decode(b"c", 1.0)
+        release.set()
+        await asyncio.gather(first, second)
+        assert pool.in_flight == 0
+        await pool.decode(b"d", 1.0)  # room again
+
+    asyncio.run(scenario())
+    pool.shutdown()

@@ -54,10 +54,23 @@ def test_beats_classical_coders_on_held_out_speech(shipped, seed_codes):
 
 
 def test_continuation_sounds_like_speech_continuing(shipped, seed_codes):
+    """Speech-like (far from white), at the seed's level and without an offset. The level is averaged over
+    six continuations: one 2 s continuation may land in a pause (single ones measured -4.0 to +0.5 dB)."""
     model, _ = shipped
     rate = model.config.sample_rate
-    continuation = mu_law_decode(generate(model, seed_codes, 2 * rate, temperature=1.0, random_seed=1))
     seed = mu_law_decode(seed_codes)
-    assert abs(rms_db(continuation) - rms_db(seed)) < 20
     white = spectral_flatness(np.random.default_rng(0).standard_normal(2 * rate))
-    assert spectral_flatness(continuation) < 0.5 * white
+    levels = []
+    for random_seed in range(6):
+        continuation = mu_law_decode(generate(model, seed_codes, 2 * rate, temperature=1.0, random_seed=random_seed))
+        levels.append(rms_db(continuation) - rms_db(seed))
+        assert spectral_flatness(continuation) < 0.5 * white
+        assert abs(continuation.mean()) < 1e-3  # DC-free, as the front end makes its input
+        assert abs(levels[-1]) < 6
+    assert abs(np.mean(levels)) < 3
+
+
+def test_the_shipped_checkpoint_records_its_front_end(shipped):
+    model, metadata = shipped
+    assert model.config.highpass_hz == 20.0
+    assert "speed eq gain noise hum rumble dc" in metadata["augmentation"]
