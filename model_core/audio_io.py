@@ -55,12 +55,6 @@ def accepted_formats_text() -> str:
     return ", ".join(ACCEPTED_FORMATS.values())
 
 
-def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    if from_rate == to_rate:
-        return audio.astype(np.float32, copy=False)
-    return soxr.resample(audio, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
-
-
 def _open(source: str | os.PathLike[str] | bytes | BinaryIO) -> soundfile.SoundFile:
     if isinstance(source, bytes):
         if not source:

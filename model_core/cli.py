@@ -109,7 +109,7 @@ def _serve(args: argparse.Namespace) -> None:
         """On SIGTERM/SIGINT the app starts draining (/readyz 503, new streams refused) while live streams
         finish. uvicorn re-raises the signal once its graceful shutdown is done, so the process would die
         by it (status 143); a shutdown that let every live stream finish is a success (exit 0), one that
-        had to cut streams after the grace period is not (exit 3, each cut stream logged)."""
+        had to cut streams after the grace period is not (exit 1, each cut stream logged)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
             if not app.state.draining:

@@ -27,6 +27,7 @@ from model_core.checkpoint import load_checkpoint
 from model_core.corpus import discover_audio, load_split
 from model_core.front_end import encode_input
 from model_core.likelihood import sample_nll
+from model_core.model import WaveNet
 
 Transform = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 """(T,) float audio, sample rate, the file's generator -> transformed (T',) float audio."""
@@ -78,7 +79,7 @@ def load_files(data: Path, sample_rate: int, max_files: int | None = None,
     return [read_audio(p, sample_rate) for p in paths]
 
 
-def score_condition(model: object, audio: list[np.ndarray], transform: Transform) -> dict:
+def score_condition(model: WaveNet, audio: list[np.ndarray], transform: Transform) -> dict:
     """One row: model and baselines on the same codes of every transformed file."""
     config = model.config
     codes = [encode_input(np.clip(transform(x, config.sample_rate, np.random.default_rng(i)), -1.0, 1.0), config)

@@ -300,6 +300,7 @@ def export(run: Path, out: Path, data_description: str | None = None, heldout_bi
     model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
     extra = json.loads(header["extra"])
     metadata = {"augmentation": extra.get("augmentation", "none"), "initialised_from": extra.get("init_from"),
+                "excluded_voices": extra.get("excluded_voices"),
                 "steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
                 "heldout_nll_bits": extra["heldout_bits"] if heldout_bits is None else heldout_bits,
                 "weights": "EMA",

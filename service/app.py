@@ -61,15 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The engine thread needs the GIL back after every kernel call; with the default 5 ms switch
         # interval a busy event loop can keep it waiting longer than a whole round of steps takes.
         sys.setswitchinterval(0.0005)
+        cores = len(os.sched_getaffinity(0))
         engine = Engine(model, metrics, workers=settings.workers, streams_per_worker=settings.max_streams_per_worker,
                         queue_size=settings.queue_size, chunk_samples=settings.chunk_samples,
                         timeout_seconds=settings.request_timeout_seconds,
-                        step_threads=settings.step_threads or max(1, len(os.sched_getaffinity(0)) - 1))
+                        step_threads=settings.step_threads or max(1, cores - 1))
         app.state.model, app.state.metadata, app.state.engine = model, metadata, engine
         app.state.scorer = Scorer(model, settings.queue_size)
         # Half the cores by default: decoding must not take every core from the engine.
-        app.state.decoder = DecodePool(model.config,
-                                       settings.decode_workers or max(1, len(os.sched_getaffinity(0)) // 2),
+        app.state.decoder = DecodePool(model.config, settings.decode_workers or max(1, cores // 2),
                                        waiting=settings.queue_size)
         app.state.checkpoint_sha256 = file_sha256(settings.checkpoint)
         metrics.model.info({"checkpoint": settings.checkpoint.name, "sha256": app.state.checkpoint_sha256,
