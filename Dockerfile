@@ -26,10 +26,11 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY model_core/ model_core/
 COPY service/ service/
+COPY wavenet/ wavenet/
 # the project itself; its dependency ranges live in pyproject.toml:
 # hadolint ignore=DL3013
 RUN WAVENET_MARCH="$WAVENET_MARCH" pip install --find-links /wheels ".[service]" \
-    && python -P -c "from model_core.step_native import native_available; assert native_available()"
+    && python -P -c "from model_core.inference.kernels.native import load_library; load_library()"
 
 FROM ${BASE_IMAGE} AS runtime
 # libgomp1: the OpenMP runtime of the native step kernel.

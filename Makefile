@@ -8,7 +8,7 @@ PORT ?= 8000
 
 .PHONY: run test test-slow test-hostile test-contract lint bench bench-augment bench-service data train export eval eval-robust docker-check docker-smoke clean
 
-$(STAMP): pyproject.toml setup.py model_core/csrc/wavenet_step.c
+$(STAMP): pyproject.toml setup.py model_core/inference/kernels/wavenet_step.c model_core/inference/kernels/wavenet_step.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: this version's CPU wheel is on disk; an unpinned torch pulls a CUDA build.
@@ -42,6 +42,7 @@ bench-service: $(STAMP)
 	$(PY) -m benchmarks.service_throughput --checkpoint $(CHECKPOINT) --clients 16 --seconds 10 --write BENCHMARKS.md
 
 data: $(STAMP)  ## installs the Asterisk voices with apt-get (root) and builds data/corpus
+	bash scripts/install-voices.sh
 	$(VENV)/bin/wavenet data --cache data/corpus
 
 train: data  ## the shipped default model; see README for every knob
@@ -74,4 +75,4 @@ docker-smoke: $(STAMP)  ## build and run the image for real (root, Debian: insta
 	bash docker/smoke.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info model_core/*.so
+	rm -rf $(VENV) build *.egg-info model_core/inference/kernels/*.so

@@ -1,4 +1,4 @@
-"""Builds the compiled CPU step kernel (model_core/csrc/wavenet_step.c) at install time.
+"""Builds the compiled CPU step kernel (model_core/inference/kernels/wavenet_step.c) at install time.
 
 It is a plain shared library loaded with ctypes (no Python C API), and optional: without a C compiler
 the install still succeeds and the sampler uses its PyTorch kernel. WAVENET_MARCH sets the target CPU
@@ -13,8 +13,9 @@ march = os.environ.get("WAVENET_MARCH", "native")
 setup(
     ext_modules=[
         Extension(
-            "model_core._wavenet_step",
-            sources=["model_core/csrc/wavenet_step.c"],
+            "model_core.inference.kernels._wavenet_step",
+            sources=["model_core/inference/kernels/wavenet_step.c"],
+            depends=["model_core/inference/kernels/wavenet_step.h"],
             # -fno-wrapv undoes the -fwrapv in Python's CFLAGS, which costs this kernel ~40% (measured).
             extra_compile_args=["-O3", "-fno-wrapv", "-ffast-math", "-fopenmp", f"-march={march}", "-std=c11"],
             extra_link_args=["-fopenmp"],

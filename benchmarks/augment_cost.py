@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_core.augment import KINDS, Augmenter, crop_margin
 from model_core.config import PRESETS
-from model_core.corpus import load_split
 from model_core.front_end import encode_input
 from model_core.model import WaveNet
-from model_core.train import crop_loss
+from training.augment import KINDS, Augmenter, crop_margin
+from training.corpus import load_split
+from training.loop import crop_loss
 
 
 def median_seconds(fn, repeats: int) -> float:

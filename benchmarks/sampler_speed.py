@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from model_core import IncrementalSampler, WaveNet, WaveNetConfig, load_checkpoint
-from model_core.step_native import native_available
+from model_core.inference.draws import StreamParams
+from model_core.inference.kernels.native import native_available
 
 BATCHES = (1, 8, 32)
 
@@ -72,12 +72,11 @@ def step_rate(model: WaveNet, backend: str, batch: int, threads: int | None = No
 def generation_rate(model: WaveNet, backend: str, batch: int, threads: int | None = None) -> float:
     """Free-running generation, draws included, through sample_steps (what the CLI and the engine run)."""
     sampler = IncrementalSampler(model, batch, backend=backend, threads=threads)
-    sampler.prime(torch.randint(0, 256, (batch, 100)))
-    temperatures, seeds = np.ones(batch), np.arange(batch)
-    counters = np.zeros(batch, dtype=np.int64)
+    sampler.prime_slots(range(batch), torch.randint(0, 256, (batch, 100)),
+                        params=[StreamParams(random_seed=i) for i in range(batch)])
 
     def run() -> None:
-        sampler.sample_steps(40, temperatures, seeds, counters)
+        sampler.sample_steps(40, batch)
 
     return best_rate(run, 40 * batch)
 

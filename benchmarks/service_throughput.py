@@ -21,8 +21,8 @@ import torch
 
 from benchmarks.sampler_speed import generation_rate
 from model_core import load_checkpoint
-from model_core.checkpoint import DEFAULT_CHECKPOINT
-from tests.service_server import ServiceProcess
+from model_core.checkpoint import SHIPPED_CHECKPOINT
+from service.process import ServiceProcess
 
 WAV_HEADER = 44
 
@@ -42,7 +42,7 @@ def client(http: httpx.Client, url: str, seconds: float, seed: int, results: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="audio each client requests")
     parser.add_argument("--write", type=Path, help="append the results as Markdown to this file")

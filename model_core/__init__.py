@@ -2,9 +2,9 @@
 
 from model_core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from model_core.config import PRESETS, WaveNetConfig
+from model_core.inference.sampler import IncrementalSampler
 from model_core.model import WaveNet
 from model_core.mu_law import mu_law_decode, mu_law_encode
-from model_core.sampler import IncrementalSampler
 
 __all__ = [
     "PRESETS",

@@ -15,26 +15,57 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from model_core.config import WaveNetConfig
 from model_core.model import WaveNet
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
-"""The shipped model, in the repository's weights/ (an installed image sets WAVENET_CHECKPOINT instead)."""
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parent.parent / "weights" / "wavenet-default.safetensors"
+"""The shipped model in a source checkout. An installed package has no weights/: there WAVENET_CHECKPOINT
+(which the Docker image sets) or an explicit path says where the model is."""
 FORMAT = "wavenet-service-checkpoint"
 FORMAT_VERSION = 1
 CODE_VERSION = "0.1.0"
+MAX_HEADER_BYTES = 100_000_000
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not match the model it describes."""
 
 
-def save_checkpoint(model: WaveNet, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
-    """Write model weights + config + metadata (sample rate, data, steps, held-out NLL, ...) atomically."""
+def resolve_checkpoint(argument: str | os.PathLike[str] | None = None) -> Path:
+    """The one rule every command and the service use: the argument, else WAVENET_CHECKPOINT, else the
+    shipped model of a source checkout."""
+    if argument:
+        return Path(argument)
+    if os.environ.get("WAVENET_CHECKPOINT"):
+        return Path(os.environ["WAVENET_CHECKPOINT"])
+    if SHIPPED_CHECKPOINT.is_file():
+        return SHIPPED_CHECKPOINT
+    raise CheckpointError("no checkpoint: pass --checkpoint PATH or set WAVENET_CHECKPOINT (an installed "
+                          "package does not include the repository's weights/)")
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str],
+                      header: dict[str, str]) -> Path:
+    """Write a safetensors file atomically (temp file + rename: a reader, or a run resumed after a crash,
+    never sees a half-written file), readable by other users (a service user must read a checkpoint)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=header)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save_checkpoint(model: WaveNet, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
+    """Write model weights + config + metadata (sample rate, data, steps, held-out NLL, ...) atomically."""
     header = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -43,38 +74,39 @@ def save_checkpoint(model: WaveNet, path: str | os.PathLike[str], metadata: dict
         "metadata": json.dumps({"sample_rate": model.config.sample_rate, **(metadata or {})}),
     }
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
-    # temp file + rename: a reader never sees a half-written checkpoint.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    return write_safetensors(tensors, path, header)
+
+
+def _parse_header(prefix: bytes, file_size: int, path: Path) -> dict[str, str]:
+    """The __metadata__ of a safetensors file from its first bytes (at least the 8-byte size and the JSON)."""
+    if len(prefix) < 8:
+        raise CheckpointError(f"{path} is truncated (no safetensors header)")
+    size = int.from_bytes(prefix[:8], "little")
+    if size > MAX_HEADER_BYTES or size > file_size - 8 or len(prefix) < 8 + size:
+        raise CheckpointError(f"{path} is truncated or not a safetensors file")
     try:
-        save_file(tensors, tmp, metadata=header)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a service user must be able to read it
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        header = json.loads(prefix[8:8 + size])
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not a safetensors file: {error}") from error
+    return header.get("__metadata__") or {}
 
 
-def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The JSON header of a safetensors file, validated as ours, without reading the tensors."""
+def read_safetensors_header(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The string metadata of any safetensors file (a checkpoint, a training state) without its tensors."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"not found: {path}")
     try:
         with open(path, "rb") as f:
-            size_bytes = f.read(8)
-            if len(size_bytes) < 8:
-                raise CheckpointError(f"checkpoint {path} is truncated (no safetensors header)")
-            size = int.from_bytes(size_bytes, "little")
-            if size > 100_000_000 or size > path.stat().st_size - 8:
-                raise CheckpointError(f"checkpoint {path} is truncated or not a safetensors file")
-            header = json.loads(f.read(size))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"checkpoint {path} is not a safetensors file: {error}") from error
+            size = int.from_bytes(f.read(8), "little")
+            f.seek(0)
+            prefix = f.read(8 + min(size, MAX_HEADER_BYTES))
+        return _parse_header(prefix, path.stat().st_size, path)
     except OSError as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}") from error
-    meta = header.get("__metadata__") or {}
+        raise CheckpointError(f"cannot read {path}: {error.strerror}") from error
+
+
+def _check_ours(meta: dict[str, str], path: Path) -> dict[str, str]:
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a safetensors file but not a wavenet-service checkpoint")
     if meta.get("format_version") != str(FORMAT_VERSION):
@@ -83,18 +115,34 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
     return meta
 
 
+def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The JSON header of a checkpoint, validated as ours, without reading the tensors."""
+    return _check_ours(read_safetensors_header(path), Path(path))
+
+
 def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu"
                     ) -> tuple[WaveNet, dict[str, Any]]:
-    """Rebuild the model from its saved config and load the weights -> (model in eval mode, metadata)."""
-    meta = read_header(path)
+    """Rebuild the model from its saved config and load the weights -> (model in eval mode, metadata).
+
+    The file is read once: the metadata returned carries its sha256 (what /info and the metrics report)
+    and the code version that wrote it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: {error.strerror}") from error
+    meta = _check_ours(_parse_header(data, len(data), path), path)
     try:
         config = WaveNetConfig.from_dict(json.loads(meta["config"]))
         metadata = json.loads(meta.get("metadata", "{}"))
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from error
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
+        tensors = load(data)
+    except (SafetensorError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {error}") from error
     model = WaveNet(config)
     expected = model.state_dict()
@@ -109,12 +157,5 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
                                   f"the config needs {tuple(expected[name].shape)}")
     model.load_state_dict(tensors)
     metadata["code_version"] = meta.get("code_version")
+    metadata["sha256"] = hashlib.sha256(data).hexdigest()
     return model.to(device).eval(), metadata
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -39,6 +39,11 @@ def mu_law_decode(codes: Array) -> Array:
         y = codes.to(torch.float64) * (2.0 / MU) - 1.0
         x = torch.sign(y) * torch.expm1(y.abs() * _LOG1P_MU) / MU
         return x.to(torch.float32)
-    y = np.asarray(codes, dtype=np.float64) * (2.0 / MU) - 1.0
-    x = np.sign(y) * np.expm1(np.abs(y) * _LOG1P_MU) / MU
-    return x.astype(np.float32)
+    return mu_law_expand(np.asarray(codes, dtype=np.float64) * (2.0 / MU) - 1.0).astype(np.float32)
+
+
+def mu_law_expand(companded: np.ndarray) -> np.ndarray:
+    """The inverse of the mu-law curve: companded values in [-1, 1] -> linear float64 (any value, not only
+    code centres: the baselines need the edges between codes)."""
+    y = np.asarray(companded, dtype=np.float64)
+    return np.sign(y) * np.expm1(np.abs(y) * _LOG1P_MU) / MU

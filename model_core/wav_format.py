@@ -8,6 +8,7 @@ must carry the model's codes exactly (see `MULAW_BYTES`).
 from __future__ import annotations
 
 import struct
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Literal, get_args
 
 import numpy as np
@@ -89,3 +90,14 @@ def wav_bytes(codes: np.ndarray, sample_rate: int, fmt: WavFormat = "pcm16") -> 
     """A complete WAV file of `codes`."""
     codes = np.asarray(codes)
     return wav_header(len(codes), sample_rate, fmt) + wav_samples(codes, fmt) + wav_trailer(len(codes), fmt)
+
+
+async def wav_stream(chunks: AsyncIterable[np.ndarray], num_samples: int, sample_rate: int, fmt: WavFormat,
+                     prefix: np.ndarray) -> AsyncIterator[bytes]:
+    """A WAV file streamed as its codes arrive: header and `prefix` codes at once, then each chunk of
+    `chunks` (num_samples codes in all). Exactly len(header) + wav_payload_size(total) bytes when complete."""
+    total = len(prefix) + num_samples
+    yield wav_header(total, sample_rate, fmt) + wav_samples(prefix, fmt)
+    async for codes in chunks:
+        yield wav_samples(codes, fmt)
+    yield wav_trailer(total, fmt)

@@ -3,11 +3,11 @@ error of the service."""
 
 from __future__ import annotations
 
-import json
-
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
+
+from service.errors import error_body
 
 
 class JsonCORSMiddleware(CORSMiddleware):
@@ -16,6 +16,6 @@ class JsonCORSMiddleware(CORSMiddleware):
         if response.status_code != 400:
             return response
         detail = response.body.decode(errors="replace")  # e.g. "Disallowed CORS origin, method"
-        body = json.dumps({"error": "cors_refused", "detail": detail}).encode()
+        body = error_body("cors_refused", detail)
         headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
         return Response(body, status_code=400, headers=headers, media_type="application/json")

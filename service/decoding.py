@@ -17,7 +17,8 @@ import numpy as np
 from model_core.audio_io import read_audio
 from model_core.config import WaveNetConfig
 from model_core.front_end import encode_input
-from service.engine import EngineBusy
+from service.admission import Places
+from service.errors import DecodersBusy
 
 
 def decode_to_codes(audio: bytes, config: WaveNetConfig, max_seconds: float) -> np.ndarray:
@@ -28,23 +29,14 @@ def decode_to_codes(audio: bytes, config: WaveNetConfig, max_seconds: float) -> 
 class DecodePool:
     def __init__(self, config: WaveNetConfig, workers: int, waiting: int) -> None:
         self.config = config
-        self.limit = workers + waiting
-        self.in_flight = 0
+        self.places = Places(workers + waiting, DecodersBusy, "the audio decoders are all busy")
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wavenet-decode")
 
-    def check_room(self) -> None:
-        if self.in_flight >= self.limit:
-            raise EngineBusy("the audio decoders are all busy")
-
     async def decode(self, audio: bytes, max_seconds: float) -> np.ndarray:
-        """Upload bytes -> codes; EngineBusy (503) at once when the pool and its queue are full."""
-        self.check_room()
-        self.in_flight += 1
-        try:
+        """Upload bytes -> codes; DecodersBusy (503) at once when the pool and its queue are full."""
+        with self.places.held():
             return await asyncio.get_running_loop().run_in_executor(
                 self._executor, decode_to_codes, audio, self.config, max_seconds)
-        finally:
-            self.in_flight -= 1
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

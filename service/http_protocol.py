@@ -18,16 +18,17 @@ The body's own idle timeout is the app's (service/upload_limit.py): the ASGI app
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from service.errors import error_body
+
 
 def _json_error(status: int, code: str, detail: str) -> bytes:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+    body = error_body(code, detail)
     reason = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
     return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             f"connection: close\r\n\r\n").encode() + body

@@ -5,13 +5,14 @@ multipart/form-data (curl -F, HTML forms) or a raw audio/* body with the paramet
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.datastructures import UploadFile
 
-from service.errors import ApiError
+from model_core.wav_format import WavFormat
+from service.errors import InvalidAudio, InvalidParameters, TruncatedUpload, UnknownField, UnsupportedMediaType
 
 RAW_AUDIO_TYPES = ("audio/", "application/octet-stream")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -27,8 +28,17 @@ class GenerateParams(BaseModel):
     duration: float = Field(gt=0, allow_inf_nan=False, description="seconds of audio to generate")
     temperature: float = Field(1.0, gt=0, le=100, allow_inf_nan=False, description="softmax temperature")
     random_seed: int | None = Field(None, ge=0, lt=2**63, description="same seed, same audio; omitted: random")
-    format: Literal["pcm16", "mulaw", "float32"] = Field("pcm16", description="WAV sample format")
+    format: WavFormat = Field("pcm16", description="WAV sample format")
     include_seed: bool = Field(False, description="prepend the (resampled, mu-law) seed to the output")
+
+    @field_validator("duration")
+    @classmethod
+    def within_the_server_limit(cls, duration: float, info: ValidationInfo) -> float:
+        """The server's own limit (Settings.max_duration_seconds), given as validation context."""
+        limit = (info.context or {}).get("max_duration_seconds")
+        if limit is not None and duration > limit:
+            raise ValueError(f"at most {limit:g} s")
+        return duration
 
 
 class LikelihoodParams(BaseModel):
@@ -36,6 +46,9 @@ class LikelihoodParams(BaseModel):
 
     hop_seconds: float = Field(0.01, ge=0.001, le=10, allow_inf_nan=False,
                                description="resolution of the curve (at least 1 ms: 120 s give 120,000 points)")
+
+
+Params = TypeVar("Params", GenerateParams, LikelihoodParams)
 
 
 def validation_message(error: ValidationError) -> str:
@@ -51,7 +64,7 @@ def _one_value_each(items: list[tuple[str, str]], params: dict[str, str]) -> dic
     one of its values silently winning."""
     for key, value in items:
         if key in params:
-            raise ApiError(422, "invalid_parameters", f"{key!r} is given more than once")
+            raise InvalidParameters(f"{key!r} is given more than once")
         params[key] = value
     return params
 
@@ -60,8 +73,8 @@ async def _require_closing_boundary(request: Request) -> None:
     """A multipart body cut short (no closing boundary at its end) would parse as a shorter file: refuse it."""
     match = re.search(r'boundary="?([^";,]+)', request.headers.get("content-type", ""), re.IGNORECASE)
     if match and not (await request.body()).rstrip(b"\r\n").endswith(b"--" + match.group(1).encode("latin-1") + b"--"):
-        raise ApiError(400, "truncated_upload", "the multipart body does not end with its closing boundary: "
-                                                "the upload was cut short")
+        raise TruncatedUpload("the multipart body does not end with its closing boundary: the upload was cut "
+                              "short")
 
 
 async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, dict[str, str]]:
@@ -77,14 +90,13 @@ async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, 
         for key, value in form.multi_items():
             if key == file_field:
                 if seen_file:
-                    raise ApiError(422, "invalid_parameters", f"{file_field!r} is given more than once")
+                    raise InvalidParameters(f"{file_field!r} is given more than once")
                 seen_file = True
                 if not isinstance(value, UploadFile):
-                    raise ApiError(422, "invalid_audio", f"{file_field!r} must be an uploaded file")
+                    raise InvalidAudio(f"{file_field!r} must be an uploaded file")
                 audio = await value.read()
             elif isinstance(value, UploadFile):
-                raise ApiError(422, "unknown_field", f"unexpected file field {key!r}; send the audio as "
-                                                     f"{file_field!r}")
+                raise UnknownField(f"unexpected file field {key!r}; send the audio as {file_field!r}")
             else:
                 _one_value_each([(key, value)], params)
         await form.close()
@@ -93,19 +105,20 @@ async def read_inputs(request: Request, file_field: str) -> tuple[bytes | None, 
         return await request.body(), params
     if not media and not await request.body():
         return None, params
-    raise ApiError(415, "unsupported_media_type",
-                   f"content type {media or '(none)'} is not accepted: send multipart/form-data with a "
-                   f"{file_field!r} file, or the audio itself as the body with an audio/* content type")
+    raise UnsupportedMediaType(f"content type {media or '(none)'} is not accepted: send multipart/form-data with "
+                               f"a {file_field!r} file, or the audio itself as the body with an audio/* content "
+                               "type")
 
 
-def parse_params(model: type[BaseModel], params: dict[str, str]) -> BaseModel:
+def parse_params(model: type[Params], params: dict[str, str], limits: dict[str, float] | None = None) -> Params:
+    """Validated parameters; `limits` are the server's own bounds (the validators read them as context)."""
     for name, field in model.model_fields.items():
         numeric = field.annotation in (float, int, int | None)
         if numeric and name in params and (len(params[name]) > MAX_NUMBER_CHARS
                                            or not PLAIN_NUMBER.fullmatch(params[name].strip())):
-            raise ApiError(422, "invalid_parameters", f"{name}: {params[name][:MAX_NUMBER_CHARS]!r} is not a plain "
-                                                      f"decimal number of at most {MAX_NUMBER_CHARS} characters")
+            raise InvalidParameters(f"{name}: {params[name][:MAX_NUMBER_CHARS]!r} is not a plain decimal number "
+                                    f"of at most {MAX_NUMBER_CHARS} characters")
     try:
-        return model.model_validate(params)
+        return model.model_validate(params, context=limits)
     except ValidationError as error:
-        raise ApiError(422, "invalid_parameters", validation_message(error)) from error
+        raise InvalidParameters(validation_message(error)) from error

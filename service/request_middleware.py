@@ -4,12 +4,12 @@ client-disconnect detection): request ids, API-key checks, and request metrics."
 from __future__ import annotations
 
 import hmac
-import json
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import error_body
 from service.metrics import Metrics
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
@@ -76,8 +76,7 @@ class RequestMiddleware:
 
     @staticmethod
     async def _unauthorised(send: Send) -> None:
-        body = json.dumps({"error": "unauthorized", "detail": "a valid API key is required "
-                                                              "(Authorization: Bearer KEY or X-API-Key: KEY)"})
+        body = error_body("unauthorized", "a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)")
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": body.encode()})
+        await send({"type": "http.response.body", "body": body})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import math
 
 import numpy as np
 
-from model_core.likelihood import sample_nll
+from model_core.inference.likelihood import LN2, sample_nll
 from model_core.model import WaveNet
-from service.engine import EngineBusy
+from service.admission import Places
+from service.errors import ScorerFull
 
 
 class Scorer:
@@ -18,28 +18,18 @@ class Scorer:
 
     def __init__(self, model: WaveNet, queue_size: int) -> None:
         self.model = model
-        self.limit = 1 + queue_size
-        self.in_flight = 0
+        self.places = Places(1 + queue_size, ScorerFull, "the scoring queue is full")
         self._lock = asyncio.Lock()
 
-    def check_room(self) -> None:
-        """EngineBusy when a request scored now would be refused: checked before its audio is decoded."""
-        if self.in_flight >= self.limit:
-            raise EngineBusy("the scoring queue is full")
-
     async def score(self, codes: np.ndarray, hop_seconds: float) -> dict:
-        self.check_room()
-        self.in_flight += 1
-        try:
+        with self.places.held():
             async with self._lock:
                 nll = await asyncio.to_thread(sample_nll, self.model, codes)
-        finally:
-            self.in_flight -= 1
         return summarise(nll, self.model.config.sample_rate, hop_seconds)
 
 
 def summarise(nll: np.ndarray, sample_rate: int, hop_seconds: float) -> dict:
-    bits = nll / math.log(2)
+    bits = nll / LN2
     hop = max(1, round(hop_seconds * sample_rate))
     starts = np.arange(0, len(bits), hop)
     curve = (np.add.reduceat(bits, starts) / np.diff(np.r_[starts, len(bits)])) if len(bits) else np.array([])

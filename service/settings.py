@@ -8,15 +8,16 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from model_core.checkpoint import DEFAULT_CHECKPOINT
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAVENET_", env_file=".env", extra="ignore")
 
-    checkpoint: Path = DEFAULT_CHECKPOINT
+    checkpoint: Path | None = Field(None, description="default: the shipped model of a source checkout "
+                                    "(model_core.checkpoint.resolve_checkpoint)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    workers: int = Field(1, ge=1, description="engine workers (one per GPU; on CPU usually one)")
+    workers: int = Field(1, ge=1, description="engine threads sharing the one model on the one device, each "
+                         "advancing its own batch of streams; one is right on a CPU (its kernel has threads of "
+                         "its own) and usually on one GPU")
     max_streams_per_worker: int = Field(16, ge=1, description="streams one worker advances together")
     queue_size: int = Field(16, ge=0, description="requests that may wait for a free stream slot")
     max_duration_seconds: float = Field(30.0, gt=0)
@@ -32,8 +33,8 @@ class Settings(BaseSettings):
                                        "wait, then 503); default: half the cores, at least one")
     request_timeout_seconds: float = Field(300.0, gt=0, description="a stream still running then is stopped")
     step_threads: int | None = Field(
-        None, ge=1, description="CPU threads of the native step kernel; default: all cores but one, which "
-        "stays free for HTTP, encoding and /likelihood (spinning kernel threads collapse when cores are shared)")
+        None, ge=1, description="CPU threads of the native step kernel; default: "
+        "model_core.inference.kernels.native.default_step_threads (all cores but one)")
     chunk_samples: int = Field(1600, ge=16, description="samples per streamed chunk (after a short first one)")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="empty: no auth")

@@ -14,22 +14,15 @@ memory until it is decoded, so this bounds the memory uploads can take. Once the
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class UploadTooLarge(Exception):
-    pass
-
-
-class UploadStalled(Exception):
-    pass
+from service.errors import UploadStalled, UploadTooLarge, error_body
 
 
 def _json(status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]]) -> tuple[dict, dict]:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+    body = error_body(code, detail)
     return ({"type": "http.response.start", "status": status,
              "headers": [(b"content-type", b"application/json"), *headers]},
             {"type": "http.response.body", "body": body})

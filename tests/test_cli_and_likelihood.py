@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from model_core import save_checkpoint
-from model_core.cli import main
-from model_core.likelihood import bits_per_sample, sample_nll
+from model_core.inference.likelihood import bits_per_sample, sample_nll
+from wavenet.cli import main
 
 from .conftest import SMALL, make_model, vowel
 from .float_tolerance import EPS32, exact_logits, float32_tolerance

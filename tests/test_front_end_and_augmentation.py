@@ -10,12 +10,12 @@ import pytest
 from scipy.signal import freqz
 
 from model_core import WaveNet, load_checkpoint, mu_law_encode, save_checkpoint
-from model_core.augment import KINDS, Augmenter, coloured_noise, crop_margin, rbj_biquad
 from model_core.checkpoint import read_header
 from model_core.config import PRESETS, WaveNetConfig
-from model_core.corpus import build_corpus, load_split
-from model_core.evaluate import CONDITIONS, evaluate_files, markdown_table
 from model_core.front_end import HighPass, dc_blocker, encode_input, prepare_audio
+from training.augment import KINDS, Augmenter, coloured_noise, crop_margin, rbj_biquad
+from training.corpus import build_corpus, load_split
+from training.evaluate import CONDITIONS, evaluate_files, markdown_table
 
 from .conftest import vowel
 

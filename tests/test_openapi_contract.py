@@ -25,10 +25,10 @@ from schemathesis.specs.openapi.formats import unregister_string_format
 from model_core import WaveNet, save_checkpoint
 from model_core.config import PRESETS
 from service.app import create_app
+from service.process import ServiceProcess
 from service.settings import Settings
 
 from .conftest import vowel
-from .service_server import ServiceProcess
 
 EXAMPLES = int(os.environ.get("WAVENET_CONTRACT_EXAMPLES", "25"))
 SLOW_EXAMPLES = int(os.environ.get("WAVENET_CONTRACT_SLOW_EXAMPLES", "1000"))

@@ -14,9 +14,10 @@ import torch
 
 from model_core import IncrementalSampler, WaveNetConfig
 from model_core.config import doubling
-from model_core.generate import generate
-from model_core.sampler import make_step_kernel
-from model_core.step_native import native_available
+from model_core.inference.draws import StreamParams
+from model_core.inference.generate import generate
+from model_core.inference.kernels import make_step_kernel
+from model_core.inference.kernels.native import native_available
 
 from .conftest import SMALL, make_model
 from .float_tolerance import error_ratio, exact_logits
@@ -90,8 +91,8 @@ def read_taps_one_slot_late(layer):
     def sabotage(sampler):
         weights = sampler.weights
         dilations = tuple(d + (i == layer % len(weights.dilations)) for i, d in enumerate(weights.dilations))
-        sampler.kernel = make_step_kernel(dataclasses.replace(weights, dilations=dilations),
-                                          sampler.config.residual_channels, sampler.device, sampler.kernel.name)
+        sampler.kernel = make_step_kernel(dataclasses.replace(weights, dilations=dilations), sampler.device,
+                                          sampler.kernel.name)
     return sabotage
 
 
@@ -176,9 +177,9 @@ def test_priming_cost_does_not_grow_past_the_receptive_field():
 def test_generation_is_reproducible_from_the_random_seed(backend):
     model = make_model()
     seed = np.random.default_rng(0).integers(0, 256, 50)
-    a = generate(model, seed, 300, temperature=0.9, random_seed=7, backend=backend)
-    b = generate(model, seed, 300, temperature=0.9, random_seed=7, backend=backend)
-    c = generate(model, seed, 300, temperature=0.9, random_seed=8, backend=backend)
+    a = generate(model, seed, 300, StreamParams(0.9, 7), backend=backend)
+    b = generate(model, seed, 300, StreamParams(0.9, 7), backend=backend)
+    c = generate(model, seed, 300, StreamParams(0.9, 8), backend=backend)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() <= 255
 
@@ -214,17 +215,19 @@ def test_sample_steps_draws_from_the_logits_it_leaves(backend):
     The native kernel's fused loop runs the very step code, so its logits are bit-identical; the torch
     kernel's within twice the float32 tolerance (two float32 evaluations; BLAS may pick its kernel per call).
     """
-    from model_core.sampling import counter_uniform, sample_codes
+    from model_core.inference.draws import counter_uniform, sample_codes
 
     model = make_model()
     seed = torch.randint(0, 256, (2, 30))
     fused, manual = IncrementalSampler(model, 2, backend=backend), IncrementalSampler(model, 2, backend=backend)
-    fused.prime(seed)
-    logits = manual.prime(seed)
     temperatures, seeds = np.array([0.8, 1.3]), np.array([5, 6])
-    codes = fused.sample_steps(40, temperatures, seeds, np.array([10, 0]))
+    fused.prime_slots([0, 1], seed, params=[StreamParams(0.8, 5), StreamParams(1.3, 6)])
+    logits = manual.prime(seed)
+    # Two calls continue one stream's counter: the same draws as one call of 40.
+    codes = np.concatenate([fused.sample_steps(10, 2), fused.sample_steps(30, 2)], axis=1)
+    assert fused.draws.tolist() == [40, 40]
     for k in range(40):
-        drawn = sample_codes(logits, temperatures, counter_uniform(seeds, np.array([10 + k, k])))
+        drawn = sample_codes(logits, temperatures, counter_uniform(seeds, np.array([k, k])))
         assert np.array_equal(codes[:, k], drawn)
         logits = manual.step(torch.from_numpy(drawn))
     if backend == "native":

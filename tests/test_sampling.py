@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from model_core.sampling import counter_uniform, sample_codes
+from model_core.inference.draws import counter_uniform, sample_codes
 
 
 def test_counter_uniform_is_a_pure_function_of_seed_and_counter():

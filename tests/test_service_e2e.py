@@ -22,11 +22,11 @@ from model_core import WaveNet, load_checkpoint, mu_law_encode, save_checkpoint
 from model_core.audio_io import read_audio
 from model_core.config import PRESETS
 from model_core.front_end import encode_input
-from model_core.likelihood import sample_nll
+from model_core.inference.likelihood import sample_nll
+from service.process import ServiceProcess
 
 from .conftest import vowel
 from .float_tolerance import exact_logits, float32_tolerance
-from .service_server import ServiceProcess
 
 RATE = 8000
 
@@ -155,12 +155,13 @@ def test_same_random_seed_gives_identical_bytes_whatever_else_runs(server):
 
 
 def test_the_service_matches_offline_generation(server, checkpoint):
-    from model_core.generate import generate as offline
+    from model_core.inference.draws import StreamParams
+    from model_core.inference.generate import generate as offline
     from model_core.wav_format import wav_bytes
 
     model, _ = load_checkpoint(checkpoint)
     seed = encode_input(read_audio(SEED, RATE), PRESETS["default"])
-    expected = wav_bytes(offline(model, seed, 400, temperature=1.0, random_seed=77), RATE)
+    expected = wav_bytes(offline(model, seed, 400, StreamParams(1.0, 77)), RATE)
     assert generate(server, {"duration": "0.05", "random_seed": "77"},
                     {"seed": ("s.wav", SEED, "audio/wav")}).content == expected
 
@@ -335,7 +336,7 @@ def test_too_many_concurrent_requests_get_503_with_retry_after(strict_server):
 
 
 def test_a_missing_checkpoint_stops_start_up_with_one_clear_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "model_core.cli", "serve", "--checkpoint",
+    result = subprocess.run([sys.executable, "-m", "wavenet.cli", "serve", "--checkpoint",
                              str(tmp_path / "missing.safetensors")], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [f"wavenet: error: checkpoint not found: "

@@ -16,10 +16,10 @@ import soundfile
 
 from model_core import WaveNet, save_checkpoint
 from model_core.config import PRESETS
+from service.process import ServiceProcess
 
 from .conftest import vowel
 from .hostile_audio import hostile_corpus, silence_bomb
-from .service_server import ServiceProcess
 
 SEED = io.BytesIO()
 soundfile.write(SEED, vowel(0.5, 16000), 16000, format="WAV")

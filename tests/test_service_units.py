@@ -10,13 +10,15 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model_core.inference.draws import StreamParams
 from model_core.wav_format import wav_bytes, wav_header, wav_payload_size, wav_samples, wav_trailer
-from service.engine import Engine, EngineBusy, GenerationRequest
-from service.errors import ApiError
+from service.engine import Engine
+from service.errors import DecodersBusy, InvalidParameters, QueueFull
 from service.metrics import Metrics
 from service.request_inputs import GenerateParams, parse_params
 from service.scoring import summarise
 from service.settings import Settings
+from service.streams import GenerationRequest
 
 from .conftest import make_model
 
@@ -34,9 +36,15 @@ def test_generate_params_accept_form_strings_with_defaults():
                                        ({"duration": "1", "random_seed": "-1"}, "random_seed"),
                                        ({"duration": "1", "speed": "2"}, "speed")])
 def test_bad_parameters_name_the_field(raw, field):
-    with pytest.raises(ApiError) as error:
+    with pytest.raises(InvalidParameters) as error:
         parse_params(GenerateParams, raw)
     assert error.value.status == 422 and field in error.value.detail
+
+
+def test_duration_over_the_server_limit_is_refused_by_the_parameter_model():
+    assert parse_params(GenerateParams, {"duration": "30"}, {"max_duration_seconds": 30}).duration == 30
+    with pytest.raises(InvalidParameters, match="duration.*at most 30 s"):
+        parse_params(GenerateParams, {"duration": "30.5"}, {"max_duration_seconds": 30})
 
 
 @settings(max_examples=50, deadline=None)
@@ -71,10 +79,10 @@ def test_engine_refuses_at_once_when_slots_and_queue_are_full():
     async def scenario():
         engine = Engine(make_model(), Metrics(), workers=1, streams_per_worker=1, queue_size=1)
         loop = asyncio.get_running_loop()
-        request = GenerationRequest(None, 10, 1.0, 0)
+        request = GenerationRequest(None, 10, StreamParams())
         engine.submit(request, loop)
         engine.submit(request, loop)  # not started: both wait, the limit is 1 slot + 1 queued
-        with pytest.raises(EngineBusy):
+        with pytest.raises(QueueFull):
             engine.submit(request, loop)
         engine.stop()
 
@@ -86,22 +94,22 @@ def test_engine_streams_finish_with_all_their_samples():
         engine = Engine(make_model(), Metrics(), workers=1, streams_per_worker=2, queue_size=4, chunk_samples=16)
         engine.start()
         loop = asyncio.get_running_loop()
-        streams = [engine.submit(GenerationRequest(np.array([100, 120]), n, 1.0, n), loop) for n in (5, 40, 33)]
-        received = []
-        for stream in streams:
-            chunks = []
-            while (item := await asyncio.wait_for(stream.chunks.get(), 30)) is not None:
-                chunks.append(item)
-            received.append(np.concatenate(chunks))
+        streams = [engine.submit(GenerationRequest(np.array([100, 120]), n, StreamParams(1.0, n)), loop)
+                   for n in (5, 40, 33)]
+
+        async def read_all(stream):
+            return np.concatenate([chunk async for chunk in stream])
+
+        received = [await asyncio.wait_for(read_all(stream), 30) for stream in streams]
         engine.stop()
         assert engine.in_flight == 0
         return received
 
-    from model_core.generate import generate
+    from model_core.inference.generate import generate
 
     received = asyncio.run(scenario())
     assert [len(r) for r in received] == [5, 40, 33]
-    assert np.array_equal(received[1], generate(make_model(), np.array([100, 120]), 40, random_seed=40))
+    assert np.array_equal(received[1], generate(make_model(), np.array([100, 120]), 40, StreamParams(random_seed=40)))
 
 
 def test_the_decode_pool_refuses_beyond_its_workers_and_queue(monkeypatch):
@@ -118,11 +126,11 @@ def test_the_decode_pool_refuses_beyond_its_workers_and_queue(monkeypatch):
         first = asyncio.ensure_future(pool.decode(b"a", 1.0))
         second = asyncio.ensure_future(pool.decode(b"b", 1.0))
         await asyncio.sleep(0.05)
-        with pytest.raises(EngineBusy, match="decoders"):
+        with pytest.raises(DecodersBusy, match="decoders"):
             await pool.decode(b"c", 1.0)
         release.set()
         await asyncio.gather(first, second)
-        assert pool.in_flight == 0
+        assert pool.places.taken == 0
         await pool.decode(b"d", 1.0)  # room again
 
     asyncio.run(scenario())

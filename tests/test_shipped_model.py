@@ -8,18 +8,19 @@ import pytest
 
 from model_core import load_checkpoint, mu_law_decode
 from model_core.audio_io import read_audio
-from model_core.baselines import lpc_laplace_bits, markov_bits
-from model_core.checkpoint import DEFAULT_CHECKPOINT
+from model_core.checkpoint import SHIPPED_CHECKPOINT
 from model_core.front_end import encode_input
-from model_core.generate import generate
-from model_core.likelihood import bits_per_sample, sample_nll
+from model_core.inference.draws import StreamParams
+from model_core.inference.generate import generate
+from model_core.inference.likelihood import bits_per_sample, sample_nll
+from training.baselines import lpc_laplace_bits, markov_bits
 
 SEED = Path(__file__).parent / "data" / "heldout_seed.wav"
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_checkpoint(DEFAULT_CHECKPOINT)
+    return load_checkpoint(SHIPPED_CHECKPOINT)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_the_card_and_the_metadata_agree_on_the_training(shipped):
     model, metadata = shipped
     assert metadata["steps"] > 0 and metadata["heldout_nll_bits"] < 8
     assert "asterisk" in metadata["training_data"].lower()
-    card = (Path(DEFAULT_CHECKPOINT).parent / "MODEL_CARD.md").read_text()
+    card = (Path(SHIPPED_CHECKPOINT).parent / "MODEL_CARD.md").read_text()
     assert "CC-BY-SA-3.0" in card and str(model.config.receptive_field) in card
 
 
@@ -62,7 +63,7 @@ def test_continuation_sounds_like_speech_continuing(shipped, seed_codes):
     white = spectral_flatness(np.random.default_rng(0).standard_normal(2 * rate))
     levels = []
     for random_seed in range(6):
-        continuation = mu_law_decode(generate(model, seed_codes, 2 * rate, temperature=1.0, random_seed=random_seed))
+        continuation = mu_law_decode(generate(model, seed_codes, 2 * rate, StreamParams(1.0, random_seed)))
         levels.append(rms_db(continuation) - rms_db(seed))
         assert spectral_flatness(continuation) < 0.5 * white
         assert abs(continuation.mean()) < 1e-3  # DC-free, as the front end makes its input

@@ -13,12 +13,13 @@ import torch
 from safetensors.torch import load_file
 
 from model_core import load_checkpoint
-from model_core.baselines import histogram_bits, lpc_laplace_bits, markov_bits, uniform_bits
 from model_core.config import PRESETS
-from model_core.corpus import build_corpus, discover_audio, is_heldout, load_split
 from model_core.model import WaveNet
-from model_core.train import crop_loss, export, train
-from model_core.train_arguments import add_train_arguments
+from training.arguments import add_train_arguments
+from training.baselines import histogram_bits, lpc_laplace_bits, markov_bits, uniform_bits
+from training.corpus import build_corpus, discover_audio, is_heldout, load_split
+from training.loop import crop_loss, train
+from training.run_state import export
 
 from .conftest import vowel
 
@@ -136,7 +137,7 @@ def test_export_writes_a_loadable_checkpoint_with_metadata(tmp_path, audio_tree)
 def test_distributed_data_parallel_with_two_gloo_processes(tmp_path, audio_tree):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-               "-m", "model_core.cli", "train", "--data", str(audio_tree / "a"), "--cache", str(tmp_path / "c"),
+               "-m", "wavenet.cli", "train", "--data", str(audio_tree / "a"), "--cache", str(tmp_path / "c"),
                "--run-dir", str(tmp_path / "ddp"), "--preset", "tiny", "--steps", "3", "--batch-size", "2",
                "--target-length", "64", "--eval-every", "3", "--eval-seconds", "0.2", "--sample-seconds",
                "0.01", "--threads", "1"]

@@ -11,7 +11,6 @@ the share of files on which the model needs more bits than LPC-16; and how many 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,13 +20,13 @@ from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
 from model_core.audio_io import read_audio
-from model_core.augment import coloured_noise, db, mains_hum
-from model_core.baselines import lpc_laplace_bits, markov_bits
 from model_core.checkpoint import load_checkpoint
-from model_core.corpus import discover_audio, load_split
 from model_core.front_end import encode_input
-from model_core.likelihood import sample_nll
+from model_core.inference.likelihood import LN2, sample_nll
 from model_core.model import WaveNet
+from training.augment import coloured_noise, db, mains_hum
+from training.baselines import lpc_laplace_bits, markov_bits
+from training.corpus import discover_audio, load_split
 
 Transform = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 """(T,) float audio, sample rate, the file's generator -> transformed (T',) float audio."""
@@ -86,7 +85,7 @@ def score_condition(model: WaveNet, audio: list[np.ndarray], transform: Transfor
              for i, x in enumerate(audio)]
     codes = [c for c in codes if len(c) > 1]
     scored = np.array([len(c) - 1 for c in codes])
-    model_bits = np.array([sample_nll(model, c).sum() / math.log(2) for c in codes]) / scored
+    model_bits = np.array([sample_nll(model, c).sum() / LN2 for c in codes]) / scored
     lpc_bits = np.array([lpc_laplace_bits([c]) for c in codes])
     samples = scored.sum()
     return {

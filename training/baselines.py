@@ -11,9 +11,7 @@ import math
 
 import numpy as np
 
-from model_core.mu_law import CLASSES, MU, SILENCE_CODE, mu_law_decode
-
-LN2 = math.log(2)
+from model_core.mu_law import CLASSES, MU, SILENCE_CODE, mu_law_decode, mu_law_expand
 
 
 def uniform_bits(files: list[np.ndarray]) -> float:
@@ -59,8 +57,7 @@ def markov_bits(files: list[np.ndarray], order: int = 2, strength: float = 8.0) 
 
 def _bin_edges() -> tuple[np.ndarray, np.ndarray]:
     """Linear-domain edges of each code's bin: decoded companded midpoints, open at both ends."""
-    y = (np.arange(CLASSES - 1) + 0.5) * (2.0 / MU) - 1.0
-    mid = np.sign(y) * np.expm1(np.abs(y) * math.log1p(MU)) / MU
+    mid = mu_law_expand((np.arange(CLASSES - 1) + 0.5) * (2.0 / MU) - 1.0)
     return np.r_[-np.inf, mid], np.r_[mid, np.inf]
 
 

@@ -2,16 +2,12 @@
 
 Never imported by the service. Multi-GPU / multi-node through torchrun (DistributedDataParallel): each
 rank draws its own random crops; rank 0 evaluates, logs and writes checkpoints.
-
-Run folder contents: state.safetensors (+ JSON header: resume state without pickle), log.csv,
-curves.png, samples/step-N.wav, and TensorBoard events when tensorboard is installed.
+The run folder's files: run_state.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 import os
 import signal
@@ -23,21 +19,21 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from model_core.augment import Augmenter, crop_margin
-from model_core.checkpoint import load_checkpoint, save_checkpoint
-from model_core.config import PRESETS, WaveNetConfig
-from model_core.corpus import Split, build_corpus, load_split
+from model_core.checkpoint import load_checkpoint
+from model_core.config import PRESETS, WaveNetConfig, doubling
 from model_core.device import resolve_device
 from model_core.front_end import encode_input
-from model_core.generate import generate
+from model_core.inference.draws import StreamParams
+from model_core.inference.generate import generate
+from model_core.inference.likelihood import LN2, sample_nll
 from model_core.model import WaveNet
-from model_core.train_arguments import CONFIG_FLAGS
 from model_core.wav_format import wav_bytes
-
-LN2 = math.log(2)
+from training.arguments import CONFIG_FLAGS
+from training.augment import Augmenter, crop_margin
+from training.corpus import Split, build_corpus, load_split
+from training.run_state import TrainState, plot_curves
 
 
 def model_config(args: argparse.Namespace) -> WaveNetConfig:
@@ -46,7 +42,7 @@ def model_config(args: argparse.Namespace) -> WaveNetConfig:
     if args.highpass_hz is not None:
         overrides["highpass_hz"] = args.highpass_hz
     if args.max_dilation:
-        overrides["dilation_cycle"] = tuple(2**i for i in range(args.max_dilation.bit_length()))
+        overrides["dilation_cycle"] = doubling(args.max_dilation)
     return replace(config, **overrides)
 
 
@@ -67,8 +63,6 @@ def crop_loss(model: torch.nn.Module, crops: torch.Tensor, target_length: int) -
 @torch.no_grad()
 def evaluate(model: WaveNet, split: Split, seconds: float, chunk: int = 16_000) -> float:
     """Held-out NLL in bits per sample over the first `seconds` of the split's files (a fixed set)."""
-    from model_core.likelihood import sample_nll
-
     model.eval()
     budget = int(seconds * model.config.sample_rate)
     total, count = 0.0, 0
@@ -78,70 +72,6 @@ def evaluate(model: WaveNet, split: Split, seconds: float, chunk: int = 16_000) 
         nll = sample_nll(model, encode_input(split.file_audio(i), model.config), chunk=chunk)
         total, count = total + nll.sum(), count + len(nll)
     return total / max(count, 1) / LN2
-
-
-class TrainState:
-    """Everything --resume needs, stored as safetensors tensors plus a JSON header (no pickle)."""
-
-    @staticmethod
-    def save(path: Path, model: WaveNet, ema: WaveNet, optimizer: torch.optim.Optimizer, step: int,
-             rng: np.random.Generator, extra: dict) -> None:
-        tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
-        opt = optimizer.state_dict()
-        for index, state in opt["state"].items():
-            for key, value in state.items():
-                tensors[f"opt.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        tensors["torch_rng"] = torch.get_rng_state()
-        header = {"step": str(step), "config": json.dumps(model.config.to_dict()),
-                  "param_groups": json.dumps(opt["param_groups"]),
-                  "numpy_rng": json.dumps(rng.bit_generator.state), "extra": json.dumps(extra)}
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, tmp, metadata=header)
-        os.replace(tmp, path)  # atomic: an interrupted save leaves the previous state intact
-
-    @staticmethod
-    def load(path: Path, model: WaveNet, ema: WaveNet, optimizer: torch.optim.Optimizer,
-             rng: np.random.Generator) -> tuple[int, dict]:
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            header = f.metadata()
-        tensors = load_file(str(path))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("opt."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": state, "param_groups": json.loads(header["param_groups"])})
-        torch.set_rng_state(tensors["torch_rng"])
-        rng.bit_generator.state = json.loads(header["numpy_rng"])
-        return int(header["step"]), json.loads(header["extra"])
-
-
-def _plot(log_path: Path, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(csv.DictReader(log_path.open()))
-    train = [(int(r["step"]), float(r["train_bits"])) for r in rows if r["train_bits"]]
-    valid = [(int(r["step"]), float(r["heldout_bits"])) for r in rows if r["heldout_bits"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="train (bits/sample)", alpha=0.6)
-    if valid:
-        ax.plot(*zip(*valid, strict=True), "o-", label="held-out, EMA weights")
-    ax.set_xlabel("step")
-    ax.set_ylabel("bits per sample")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def _tensorboard(run: Path) -> object | None:
@@ -223,9 +153,9 @@ def train(args: argparse.Namespace) -> Path:
     def save() -> None:
         extra["train_seconds"] = base_seconds + time.monotonic() - started
         TrainState.save(state_path, model, ema, optimizer, step, rng, extra)
-        _plot(log_path, args.run / "curves.png")
+        plot_curves(log_path, args.run / "curves.png")
         seed = encode_input(heldout_split.file_audio(0)[: config.sample_rate], config)
-        codes = generate(ema, seed, int(args.sample_seconds * config.sample_rate), random_seed=step)
+        codes = generate(ema, seed, int(args.sample_seconds * config.sample_rate), StreamParams(random_seed=step))
         (args.run / "samples").mkdir(exist_ok=True)
         (args.run / "samples" / f"step-{step}.wav").write_bytes(
             wav_bytes(np.concatenate([seed, codes]), config.sample_rate))
@@ -286,23 +216,3 @@ def train(args: argparse.Namespace) -> Path:
     if distributed:
         dist.destroy_process_group()
     return state_path
-
-
-def export(run: Path, out: Path, data_description: str | None = None, heldout_bits: float | None = None) -> Path:
-    """Write the run's EMA weights as a model_core checkpoint with training metadata."""
-    from safetensors import safe_open
-
-    state_path = run / "state.safetensors"
-    with safe_open(str(state_path), "pt") as f:
-        header = f.metadata()
-    config = WaveNetConfig.from_dict(json.loads(header["config"]))
-    model = WaveNet(config)
-    model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
-    extra = json.loads(header["extra"])
-    metadata = {"augmentation": extra.get("augmentation", "none"), "initialised_from": extra.get("init_from"),
-                "excluded_voices": extra.get("excluded_voices"),
-                "steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
-                "heldout_nll_bits": extra["heldout_bits"] if heldout_bits is None else heldout_bits,
-                "weights": "EMA",
-                "training_data": data_description or extra.get("data", "unknown")}
-    return save_checkpoint(model, out, metadata)

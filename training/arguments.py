@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model_core.augment import KINDS
 from model_core.config import PRESETS
+from training.augment import KINDS
 
 CONFIG_FLAGS = ("residual_channels", "gate_channels", "skip_channels", "head_channels", "kernel_size",
                 "stacks", "sample_rate")

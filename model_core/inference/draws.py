@@ -7,10 +7,26 @@ stream's samples are the same whichever streams share its batch and whenever it 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """What a stream's draws depend on besides its logits; set when it is primed, fixed for its life."""
+
+    temperature: float = 1.0
+    random_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError("temperature must be > 0")
+        if not 0 <= self.random_seed < 2**63:
+            raise ValueError("random_seed must be in [0, 2**63)")
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:

@@ -11,14 +11,14 @@
  * inputs in order, whether its row is in a full block or a leftover one, on any thread. A stream's
  * logits (hence its samples) never depend on its batch mates. tests/test_sampler.py checks this bit for bit.
  *
- * Layouts match model_core/step_weights.py (row-major, outputs contiguous):
- *   conv_weight (layers, K*R, G), out_weight (layers, G/2, R+S), head weights (in, out).
- *   queues (B, Q, R): layer l owns rows [offset_l, offset_l + (K-1) d_l), slot of time t = t mod length.
+ * Layouts and the struct: wavenet_step.h.
  */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "wavenet_step.h"
 
 #define BLOCK 8
 #ifdef __AVX512F__
@@ -27,12 +27,7 @@
 #define LANES 8
 #endif
 
-typedef struct {
-    int32_t layers, residual, gate, skip, hidden, classes, taps, queue_total;
-    const float *embed, *conv_weight, *out_weight, *out_bias;
-    const float *head_hidden_weight, *head_hidden_bias, *head_out_weight, *head_out_bias;
-    const int64_t *dilations, *queue_lengths, *queue_offsets;
-} wavenet_model;
+int32_t wavenet_abi_version(void) { return WAVENET_STEP_ABI_VERSION; }
 
 typedef float vec __attribute__((vector_size(LANES * 4), aligned(4)));  /* unaligned loads are fine */
 
@@ -175,7 +170,7 @@ void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, c
     }
 }
 
-/* Counter-based uniform in [0, 1): SplitMix64's finaliser over (seed, counter), as sampling.py. */
+/* Counter-based uniform in [0, 1): SplitMix64's finaliser over (seed, counter), as draws.py. */
 static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -188,7 +183,7 @@ static inline double counter_uniform(uint64_t seed, uint64_t counter) {
     return (double)(mix64(z) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Inverse-CDF draw from softmax(logits / temperature), in double, as sampling.py does it. */
+/* Inverse-CDF draw from softmax(logits / temperature), in double, as draws.py does it. */
 static int64_t sample_row(const float *logits, int classes, double temperature, double u) {
     double cdf[classes], peak = -INFINITY;
     for (int c = 0; c < classes; ++c) {

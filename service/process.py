@@ -1,4 +1,5 @@
-"""A real uvicorn process running the service, for end-to-end tests."""
+"""`wavenet serve` as a child process on a free loopback port: what the end-to-end tests, the benchmarks and
+the load-balancer test start and stop."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class ServiceProcess:
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "model_core.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "wavenet.cli", "serve", "--port", str(self.port),
              "--grace-seconds", str(grace_seconds)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -1,14 +1,21 @@
-"""The `wavenet` command line. Each subcommand imports only what it needs (training is never imported
-by generation or the service)."""
+"""The `wavenet` command line, on top of the core, the training wing and the service.
+
+Each subcommand imports only what it needs, when it runs: generation never loads training code or the
+service, and the Docker image (which ships no training code) still runs everything but `train`, `export`,
+`data` and `eval`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
-from model_core.checkpoint import DEFAULT_CHECKPOINT
+from model_core.checkpoint import resolve_checkpoint
+from model_core.inference.kernels import BACKENDS
+from model_core.wav_format import WAV_FORMATS
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -17,18 +24,19 @@ def _generate(args: argparse.Namespace) -> None:
     from model_core.audio_io import read_audio
     from model_core.checkpoint import load_checkpoint
     from model_core.front_end import encode_input
-    from model_core.generate import generate
+    from model_core.inference.draws import StreamParams
+    from model_core.inference.generate import generate
     from model_core.wav_format import wav_bytes
 
-    model, _ = load_checkpoint(args.checkpoint)
+    model, _ = load_checkpoint(resolve_checkpoint(args.checkpoint))
     rate = model.config.sample_rate
     seed = encode_input(read_audio(args.seed, rate), model.config) if args.seed else None
     if args.seed_seconds and seed is not None:
         seed = seed[: int(args.seed_seconds * rate)]
     total = int(round(args.duration * rate))
     with tqdm(total=total, unit="sample", unit_scale=True, desc="generating") as bar:
-        codes = generate(model, seed, total, args.temperature, args.random_seed, backend=args.backend,
-                         on_progress=bar.update)
+        codes = generate(model, seed, total, StreamParams(args.temperature, args.random_seed),
+                         backend=args.backend, on_progress=bar.update)
     if args.include_seed and seed is not None:
         codes = list(seed) + list(codes)
     Path(args.out).write_bytes(wav_bytes(codes, rate, args.format))
@@ -39,9 +47,9 @@ def _likelihood(args: argparse.Namespace) -> None:
     from model_core.audio_io import read_audio
     from model_core.checkpoint import load_checkpoint
     from model_core.front_end import encode_input
-    from model_core.likelihood import bits_per_sample, sample_nll
+    from model_core.inference.likelihood import bits_per_sample, sample_nll
 
-    model, _ = load_checkpoint(args.checkpoint)
+    model, _ = load_checkpoint(resolve_checkpoint(args.checkpoint))
     for path in args.files:
         nll = sample_nll(model, encode_input(read_audio(path, model.config.sample_rate), model.config))
         print(json.dumps({"file": str(path), "samples": len(nll),
@@ -49,33 +57,36 @@ def _likelihood(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
-    from model_core.corpus import ASTERISK_ROOT, ASTERISK_VOICES, build_corpus
-    from model_core.data_packages import ensure_debian_packages
+    from training.corpus import ASTERISK_ROOT, ASTERISK_VOICES, build_corpus
 
-    ensure_debian_packages(list(ASTERISK_VOICES))
     roots = [ASTERISK_ROOT / voice for voice in ASTERISK_VOICES.values()]
+    missing = [str(root) for root in roots if not root.is_dir()]
+    if missing:
+        sys.exit(f"wavenet: error: the training voices are not installed ({', '.join(missing)} missing): "
+                 "run scripts/install-voices.sh (root), or `make data`")
     index = build_corpus(roots, args.cache, args.sample_rate)
     print(json.dumps({"cache": str(args.cache), "files": {k: len(v["files"]) for k, v in index["splits"].items()},
                       "seconds": index["seconds"], "skipped": len(index["skipped"])}))
 
 
 def _train(args: argparse.Namespace) -> None:
-    from model_core.train import train
+    from training.loop import train
 
     print(train(args))
 
 
 def _export(args: argparse.Namespace) -> None:
-    from model_core.train import export
+    from training.run_state import export
 
     print(export(args.run, args.out, args.data_description, args.heldout_nll_bits))
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from model_core.evaluate import CONDITIONS, evaluate_files, markdown_table
+    from training.evaluate import CONDITIONS, evaluate_files, markdown_table
 
     conditions = list(CONDITIONS) if args.robustness else ["clean"]
-    result = evaluate_files(args.checkpoint, args.data, args.max_files, conditions, set(args.voice or []))
+    result = evaluate_files(resolve_checkpoint(args.checkpoint), args.data, args.max_files, conditions,
+                            set(args.voice or []))
     print(markdown_table(result) if args.markdown else json.dumps(result, indent=2))
 
 
@@ -92,9 +103,13 @@ def _serve(args: argparse.Namespace) -> None:
     from service.settings import Settings
 
     settings = Settings(**({"checkpoint": args.checkpoint} if args.checkpoint else {}))
-    load_checkpoint(settings.checkpoint)  # a bad checkpoint fails here with one line, before uvicorn starts
+    # Read once, here: a bad checkpoint fails with one line before uvicorn starts, and the app gets the model.
+    checkpoint = load_checkpoint(resolve_checkpoint(settings.checkpoint))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    # The engine thread needs the GIL back after every kernel call; with the default 5 ms switch interval a
+    # busy event loop can keep it waiting longer than a whole round of steps takes (+35% under 16 streams).
+    sys.setswitchinterval(0.0005)
+    app = create_app(settings, checkpoint)
 
     class DropCutStreamTracebacks(logging.Filter):
         """A stream cut when the grace period ends is logged once, in words, by the app; uvicorn would add
@@ -112,9 +127,7 @@ def _serve(args: argparse.Namespace) -> None:
         had to cut streams after the grace period is not (exit 1, each cut stream logged)."""
 
         def handle_exit(self, sig: int, frame: object) -> None:
-            if not app.state.draining:
-                app.state.draining = True
-                app.state.drain_deadline = time.monotonic() + args.grace_seconds
+            app.state.lifecycle.start_draining(time.monotonic() + args.grace_seconds)
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
@@ -123,9 +136,12 @@ def _serve(args: argparse.Namespace) -> None:
                             timeout_graceful_shutdown=args.grace_seconds, http=protocol,
                             h11_max_incomplete_event_size=settings.max_header_bytes)
     GracefulServer(config).run()
-    if app.state.cut_streams:
-        sys.exit(f"wavenet: {app.state.cut_streams} live stream(s) were cut: the grace period "
+    if app.state.lifecycle.cut_streams:
+        sys.exit(f"wavenet: {app.state.lifecycle.cut_streams} live stream(s) were cut: the grace period "
                  f"({args.grace_seconds:g} s) ended before they did")
+
+
+CHECKPOINT_HELP = "default: WAVENET_CHECKPOINT, else the shipped model of a source checkout"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,32 +149,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="continue a seed WAV offline")
-    gen.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    gen.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     gen.add_argument("--seed", help="seed audio (WAV/FLAC/OGG); omitted: start from silence")
     gen.add_argument("--seed-seconds", type=float, help="use only the first SECONDS of the seed")
     gen.add_argument("--duration", type=float, required=True, help="seconds to generate")
     gen.add_argument("--temperature", type=float, default=1.0)
     gen.add_argument("--random-seed", type=int, default=0)
-    gen.add_argument("--format", choices=("pcm16", "mulaw", "float32"), default="pcm16")
+    gen.add_argument("--format", choices=WAV_FORMATS, default="pcm16")
     gen.add_argument("--include-seed", action="store_true", help="prepend the seed to the output")
-    gen.add_argument("--backend", choices=("auto", "native", "torch"), default="auto")
+    gen.add_argument("--backend", choices=BACKENDS, default="auto")
     gen.add_argument("--out", required=True)
     gen.set_defaults(handler=_generate)
 
     lik = sub.add_parser("likelihood", help="score audio files: bits per sample under the model")
-    lik.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    lik.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     lik.add_argument("files", nargs="+")
     lik.set_defaults(handler=_likelihood)
 
-    data = sub.add_parser("data", help="install the Asterisk voices (apt-get) and build the mu-law corpus")
+    data = sub.add_parser("data", help="build the corpus cache from the installed Asterisk voices "
+                          "(scripts/install-voices.sh installs them)")
     data.add_argument("--cache", type=Path, default=Path("data/corpus"))
     data.add_argument("--sample-rate", type=int, default=8000)
     data.set_defaults(handler=_data)
 
-    from model_core.train_arguments import add_train_arguments
+    train = sub.add_parser("train", help="train a WaveNet on directories of audio files")
+    train.set_defaults(handler=_train)
+    if importlib.util.find_spec("training") is not None:  # an image without the training wing has no flags
+        from training.arguments import add_train_arguments
 
-    add_train_arguments(sub.add_parser("train", help="train a WaveNet on directories of audio files"))
-    sub.choices["train"].set_defaults(handler=_train)
+        add_train_arguments(train)
 
     exp = sub.add_parser("export", help="write a run's EMA weights as a checkpoint")
     exp.add_argument("--run-dir", dest="run", type=Path, required=True)
@@ -169,11 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(handler=_export)
 
     ev = sub.add_parser("eval", help="NLL in bits per sample beside classical baselines")
-    ev.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    ev.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     ev.add_argument("--data", type=Path, required=True, help="a directory of audio files or a corpus cache")
     ev.add_argument("--max-files", type=int)
     ev.add_argument("--robustness", action="store_true", help="also score every file under each condition "
-                    "of model_core.evaluate.CONDITIONS (DC offset, gains, telephone band, speed, noise, hum)")
+                    "of training.evaluate.CONDITIONS (DC offset, gains, telephone band, speed, noise, hum)")
     ev.add_argument("--voice", nargs="*", help="only these voices of a corpus cache (leave-one-voice-out)")
     ev.add_argument("--markdown", action="store_true", help="print a Markdown table instead of JSON")
     ev.set_defaults(handler=_eval)
@@ -181,11 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service (settings: WAVENET_* environment variables)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--checkpoint", help="overrides WAVENET_CHECKPOINT")
+    serve.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     serve.add_argument("--grace-seconds", type=float, default=30.0,
                        help="on SIGTERM, how long live streams may take to finish")
     serve.set_defaults(handler=_serve)
     return parser
+
+
+TRAINING_COMMANDS = ("data", "train", "export", "eval")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -193,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     from model_core.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
+    if args.command in TRAINING_COMMANDS and importlib.util.find_spec("training") is None:
+        sys.exit(f"wavenet: error: `{args.command}` needs the training wing, which this installation (e.g. the "
+                 "service image) does not include: run it from a source checkout")
     if getattr(args, "duration", 1.0) <= 0 or getattr(args, "temperature", 1.0) <= 0:
         sys.exit("wavenet: error: --duration and --temperature must be > 0")
     try:
@@ -201,5 +226,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"wavenet: error: {error}")
 
 
-if __name__ == "__main__":  # torchrun -m model_core.cli train ...
+if __name__ == "__main__":  # torchrun -m wavenet.cli train ...
     main()

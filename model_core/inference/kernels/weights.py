@@ -16,6 +16,15 @@ from model_core.model import WaveNet
 
 @dataclass(frozen=True)
 class StepWeights:
+    """Every tensor a kernel reads, float32 and contiguous, with the sizes it needs: no kernel re-derives
+    them from shapes."""
+
+    residual_channels: int  # R
+    gate_channels: int  # G
+    skip_channels: int  # S
+    head_channels: int  # H
+    classes: int
+    taps: int  # K, the convolution's kernel size
     embed: torch.Tensor  # (classes, R)
     conv_weight: torch.Tensor  # (layers, K*R, G), tap order oldest first
     conv_bias: torch.Tensor  # (layers, G)
@@ -34,6 +43,10 @@ class StepWeights:
     def queue_total(self) -> int:
         return sum(self.queue_lengths)
 
+    @property
+    def layers(self) -> int:
+        return len(self.dilations)
+
     @classmethod
     def from_model(cls, model: WaveNet) -> StepWeights:
         config = model.config
@@ -45,6 +58,12 @@ class StepWeights:
         lengths = tuple((k - 1) * d for d in config.dilations)
         offsets = tuple(sum(lengths[:i]) for i in range(len(lengths)))
         return cls(
+            residual_channels=config.residual_channels,
+            gate_channels=config.gate_channels,
+            skip_channels=config.skip_channels,
+            head_channels=config.head_channels,
+            classes=config.classes,
+            taps=k,
             embed=model.embed.weight.detach().float().contiguous(),
             # Conv1d weight (G, R, K): kernel index j multiplies x(t - (K-1-j) d).
             conv_weight=stack([layer.conv.weight.permute(2, 1, 0).reshape(k * config.residual_channels, -1)

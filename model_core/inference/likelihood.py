@@ -10,6 +10,9 @@ import torch.nn.functional as F
 
 from model_core.model import WaveNet
 
+LN2 = math.log(2)
+"""Nats per bit: NLLs are computed in nats (cross-entropy) and reported in bits."""
+
 
 @torch.inference_mode()
 def sample_nll(model: WaveNet, codes: np.ndarray, chunk: int = 64_000,
@@ -38,4 +41,4 @@ def sample_nll(model: WaveNet, codes: np.ndarray, chunk: int = 64_000,
 
 
 def bits_per_sample(nll_nats: np.ndarray) -> float:
-    return float(np.mean(nll_nats) / math.log(2)) if len(nll_nats) else float("nan")
+    return float(np.mean(nll_nats) / LN2) if len(nll_nats) else float("nan")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from model_core.step_weights import StepWeights
+from model_core.inference.draws import counter_uniform, sample_codes
+from model_core.inference.kernels.weights import StepWeights
 
 
 class TorchStep:
@@ -12,22 +14,19 @@ class TorchStep:
 
     name = "torch"
 
-    def __init__(self, weights: StepWeights, residual_channels: int) -> None:
+    def __init__(self, weights: StepWeights) -> None:
         self.w = weights
-        self.r = residual_channels
-        self.half = weights.conv_weight.shape[2] // 2
-        self.taps = weights.conv_weight.shape[1] // residual_channels
 
     @torch.inference_mode()
-    def __call__(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor,
-                 time: int) -> torch.Tensor:
+    def step(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor, time: int) -> torch.Tensor:
         """codes (B,) int64, gate_bias (B, layers, G), queues (B, Q, R) updated in place -> logits (B, C)."""
-        w, r, half = self.w, self.r, self.half
+        w = self.w
+        r, half = w.residual_channels, w.gate_channels // 2
         x = w.embed[codes]
         skip = None
         for layer, (dilation, length, offset) in enumerate(zip(w.dilations, w.queue_lengths,
                                                                w.queue_offsets, strict=True)):
-            taps = [queues[:, offset + (time - m * dilation) % length] for m in range(self.taps - 1, 0, -1)]
+            taps = [queues[:, offset + (time - m * dilation) % length] for m in range(w.taps - 1, 0, -1)]
             z = torch.addmm(gate_bias[:, layer], torch.cat([*taps, x], dim=1), w.conv_weight[layer])
             if length:
                 queues[:, offset + time % length] = x
@@ -37,3 +36,15 @@ class TorchStep:
             skip = projected[:, r:] if skip is None else skip + projected[:, r:]
         hidden = torch.addmm(w.head_hidden_bias, torch.relu(skip), w.head_hidden_weight)
         return torch.addmm(w.head_out_bias, torch.relu(hidden), w.head_out_weight)
+
+    @torch.inference_mode()
+    def sample_steps(self, logits: torch.Tensor, temperatures: np.ndarray, seeds: np.ndarray,
+                     counters: np.ndarray, gate_bias: torch.Tensor, queues: torch.Tensor, time: int,
+                     steps: int) -> np.ndarray:
+        """The draw-then-step loop of the protocol, with the draws in draws.py (one host round trip a step)."""
+        out = np.empty((logits.shape[0], steps), dtype=np.int64)
+        for k in range(steps):
+            out[:, k] = sample_codes(logits, temperatures, counter_uniform(seeds, counters))
+            counters += 1
+            logits[:] = self.step(torch.from_numpy(out[:, k]).to(logits.device), gate_bias, queues, time + k)
+        return out

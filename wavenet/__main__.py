@@ -1,0 +1,3 @@
+from wavenet.cli import main
+
+main()
