@@ -57,7 +57,7 @@ export: $(STAMP)  ## HELDOUT_BITS=x records `make eval`'s whole-split figure ins
 eval: $(STAMP)
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus
 
-eval-robust: $(STAMP)  ## every robustness condition (model_core/evaluate.py) as a Markdown table
+eval-robust: $(STAMP)  ## every robustness condition (training/evaluate.py) as a Markdown table
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus --robustness --markdown
 
 test-hostile: $(STAMP)  ## the hostile-upload corpus, 4 at a time, with the server's peak RSS

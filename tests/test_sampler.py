@@ -233,3 +233,16 @@ def test_sample_steps_draws_from_the_logits_it_leaves(backend):
     if backend == "native":
         assert torch.equal(fused.logits, logits)
     assert error_ratio(fused.logits, logits, SMALL, evaluations=2) <= 1
+
+
+@pytest.mark.skipif(not native_available(), reason="native kernel not built")
+def test_a_kernel_library_of_another_abi_is_refused_and_auto_falls_back(monkeypatch, caplog):
+    from model_core.inference.kernels import native
+    from model_core.inference.kernels.native import NativeKernelUnavailable
+
+    monkeypatch.setattr(native, "ABI_VERSION", native.ABI_VERSION + 1)
+    model = make_model()
+    with pytest.raises(NativeKernelUnavailable, match="ABI version"):
+        IncrementalSampler(model, 1, backend="native")
+    assert IncrementalSampler(model, 1, backend="auto").kernel.name == "torch"
+    assert "using the torch kernel" in caplog.text
