@@ -228,8 +228,8 @@ def test_sample_steps_draws_from_the_logits_it_leaves(backend):
     assert fused.draws.tolist() == [40, 40]
     for k in range(40):
         drawn = sample_codes(logits, temperatures, counter_uniform(seeds, np.array([k, k])))
-        assert np.array_equal(codes[:, k], drawn)
-        logits = manual.step(torch.from_numpy(drawn))
+        assert np.array_equal(codes[:, k], drawn.numpy())
+        logits = manual.step(drawn)
     if backend == "native":
         assert torch.equal(fused.logits, logits)
     assert error_ratio(fused.logits, logits, SMALL, evaluations=2) <= 1

@@ -3,6 +3,10 @@
 Each stream's n-th draw uses a uniform number that is a pure function of (random_seed, n): a counter-based
 generator (SplitMix64's finaliser over seed and counter). Draws are then vectorised over a batch, and a
 stream's samples are the same whichever streams share its batch and whenever it joined.
+
+In torch operations on whatever device the logits live (no host round trip between steps on a GPU); the C
+kernel computes the very same numbers (wavenet_step.c), so a stream's samples are identical on either path.
+64-bit arithmetic wraps in torch's int64 exactly as in uint64; right shifts are made logical by masking.
 """
 
 from __future__ import annotations
@@ -12,7 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+def _signed(value: int) -> int:
+    """A 64-bit constant as the int64 with the same bits."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_GOLDEN = _signed(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
 
 
 @dataclass(frozen=True)
@@ -29,30 +40,32 @@ class StreamParams:
             raise ValueError("random_seed must be in [0, 2**63)")
 
 
-def _mix64(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
 
 
-def counter_uniform(seeds: np.ndarray, counters: np.ndarray) -> np.ndarray:
+def _mix64(z: torch.Tensor) -> torch.Tensor:
+    z = (z ^ _shift_right(z, 30)) * _MIX1
+    z = (z ^ _shift_right(z, 27)) * _MIX2
+    return z ^ _shift_right(z, 31)
+
+
+def counter_uniform(seeds: torch.Tensor | np.ndarray, counters: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Uniform numbers in [0, 1), one per (seed, counter) pair, as float64 with 53 random bits."""
-    seeds = np.asarray(seeds, dtype=np.int64).astype(np.uint64)
-    counters = np.asarray(counters, dtype=np.int64).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        z = _mix64(seeds * _GOLDEN + np.uint64(1)) + (counters + np.uint64(1)) * _GOLDEN
-    return (_mix64(z) >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+    seeds = torch.as_tensor(seeds, dtype=torch.int64)
+    counters = torch.as_tensor(counters, dtype=torch.int64, device=seeds.device)
+    z = _mix64(seeds * _GOLDEN + 1) + (counters + 1) * _GOLDEN
+    return _shift_right(_mix64(z), 11).to(torch.float64) * (1.0 / 2**53)
 
 
-def sample_codes(logits: torch.Tensor, temperatures: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw from softmax(logits / temperature) for each row: (B, C) -> codes (B,) int64.
-
-    Done in float64 numpy, row by row independent, so that a row's result depends on nothing but itself.
-    """
-    scaled = logits.detach().to("cpu", torch.float64).numpy() / np.asarray(temperatures, np.float64)[:, None]
-    scaled -= scaled.max(axis=1, keepdims=True)
-    cdf = np.cumsum(np.exp(scaled), axis=1)
-    targets = np.asarray(uniforms, np.float64) * cdf[:, -1]
-    codes = (cdf <= targets[:, None]).sum(axis=1)
-    return np.minimum(codes, logits.shape[1] - 1).astype(np.int64)
+def sample_codes(logits: torch.Tensor, temperatures: torch.Tensor | np.ndarray,
+                 uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw from softmax(logits / temperature) for each row: (B, C) -> codes (B,) int64, on the
+    logits' device. In float64, each row independent, so a row's result depends on nothing but itself."""
+    temperatures = torch.as_tensor(temperatures, dtype=torch.float64, device=logits.device)
+    scaled = logits.detach().to(torch.float64) / temperatures[:, None]
+    scaled = scaled - scaled.max(dim=1, keepdim=True).values
+    cdf = torch.cumsum(torch.exp(scaled), dim=1)
+    targets = uniforms.to(logits.device) * cdf[:, -1]
+    codes = (cdf <= targets[:, None]).sum(dim=1)
+    return codes.clamp(max=logits.shape[1] - 1)

@@ -41,10 +41,15 @@ class TorchStep:
     def sample_steps(self, logits: torch.Tensor, temperatures: np.ndarray, seeds: np.ndarray,
                      counters: np.ndarray, gate_bias: torch.Tensor, queues: torch.Tensor, time: int,
                      steps: int) -> np.ndarray:
-        """The draw-then-step loop of the protocol, with the draws in draws.py (one host round trip a step)."""
-        out = np.empty((logits.shape[0], steps), dtype=np.int64)
+        """The draw-then-step loop of the protocol with the draws of draws.py on the logits' device: a round
+        of `steps` runs without a host synchronisation, and its codes come back once, at its end."""
+        device = logits.device
+        seeds_on_device = torch.as_tensor(seeds, dtype=torch.int64).to(device)
+        first = torch.as_tensor(counters, dtype=torch.int64).to(device)
+        temperatures_on_device = torch.as_tensor(temperatures, dtype=torch.float64).to(device)
+        out = torch.empty((logits.shape[0], steps), dtype=torch.int64, device=device)
         for k in range(steps):
-            out[:, k] = sample_codes(logits, temperatures, counter_uniform(seeds, counters))
-            counters += 1
-            logits[:] = self.step(torch.from_numpy(out[:, k]).to(logits.device), gate_bias, queues, time + k)
-        return out
+            out[:, k] = sample_codes(logits, temperatures_on_device, counter_uniform(seeds_on_device, first + k))
+            logits[:] = self.step(out[:, k], gate_bias, queues, time + k)
+        counters += steps
+        return out.cpu().numpy()
