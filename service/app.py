@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
         def warm_up_then_ready() -> None:
             engine.start()
             state.lifecycle.ready = True
-            log.info("ready: %s on %s (%s kernel)", state.checkpoint_path.name, device, engine.backend)
+            log.info("ready: %s on %s (%s kernel, %.1f streams in real time)", state.checkpoint_path.name, device,
+                     engine.backend, engine.realtime_streams)
 
         threading.Thread(target=warm_up_then_ready, name="wavenet-warm-up", daemon=True).start()
         try:

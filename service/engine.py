@@ -24,6 +24,7 @@ class Engine:
                  queue_size: int = 16, chunk_samples: int = 1600, timeout_seconds: float = 300.0,
                  backend: str = "auto", step_threads: int | None = None) -> None:
         self.timeout_seconds = timeout_seconds
+        self.metrics = metrics
         self.queue = StreamQueue(workers * streams_per_worker, queue_size, metrics)
         self.workers = [EngineWorker(self.queue, metrics, model, streams_per_worker, chunk_samples, backend, i,
                                      step_threads) for i in range(workers)]
@@ -36,9 +37,15 @@ class Engine:
     def in_flight(self) -> int:
         return self.queue.in_flight
 
+    @property
+    def realtime_streams(self) -> float:
+        """Streams the engine generates at least in real time, as measured by `start` (0 before)."""
+        return self.metrics.realtime_streams
+
     def start(self) -> None:
+        """Warm every worker up (measuring its real-time capacity), then start them."""
+        self.metrics.set_realtime_streams(sum(worker.warm_up() for worker in self.workers))
         for worker in self.workers:
-            worker.warm_up()
             worker.thread.start()
 
     def stop(self) -> None:

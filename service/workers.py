@@ -36,6 +36,7 @@ FIRST_CHUNK_SAMPLES = 80  # 10 ms at 8 kHz: the first audio leaves as soon as it
 STEPS_PER_ROUND = 40
 """Samples per live stream between two looks at the queue: new streams join within 5 ms of audio, and the
 Python work per round is spread over 40 steps (per step it cost more than the step at small batches)."""
+WARM_UP_ROUNDS = 3
 
 
 @dataclass(eq=False)
@@ -62,10 +63,18 @@ class EngineWorker:
     def backend(self) -> str:
         return self.sampler.kernel.name
 
-    def warm_up(self) -> None:
-        """Run the real path once (priming and a round of steps) before the first request needs it."""
-        self.sampler.prime_slots([0], torch.full((1, 64), SILENCE_CODE, dtype=torch.long), params=[StreamParams()])
-        self.sampler.sample_steps(STEPS_PER_ROUND, 1)
+    def warm_up(self) -> float:
+        """Run the real path (priming, rounds of steps with every slot live) before the first request needs
+        it -> the streams this worker generates at least in real time, from the last rounds' speed."""
+        slots = range(self.capacity)
+        self.sampler.prime_slots(slots, torch.full((self.capacity, 64), SILENCE_CODE, dtype=torch.long),
+                                 params=[StreamParams(random_seed=slot) for slot in slots])
+        self.sampler.sample_steps(STEPS_PER_ROUND, self.capacity)
+        started = time.perf_counter()
+        for _ in range(WARM_UP_ROUNDS):
+            self.sampler.sample_steps(STEPS_PER_ROUND, self.capacity)
+        samples_per_second = WARM_UP_ROUNDS * STEPS_PER_ROUND * self.capacity / (time.perf_counter() - started)
+        return samples_per_second / self.sampler.config.sample_rate
 
     def _run(self) -> None:
         while True:
@@ -81,7 +90,7 @@ class EngineWorker:
 
     def _admit(self, stream: GenerationStream) -> None:
         slot = len(self.live)
-        self.metrics.active_streams.inc()
+        self.metrics.stream_started()
         try:
             self.sampler.prime_slots([slot], seed_or_silence(stream.request.seed_codes),
                                      params=[stream.request.params])
@@ -108,7 +117,7 @@ class EngineWorker:
         if produced and stream.first_audio_at is not None:
             elapsed = max(time.monotonic() - stream.submitted_at, 1e-9)
             self.metrics.real_time_factor.observe(produced / self.sampler.config.sample_rate / elapsed)
-        self.metrics.active_streams.dec()
+        self.metrics.stream_ended()
         self.queue.release(stream)
 
     def _advance(self) -> None:

@@ -135,3 +135,22 @@ def test_the_decode_pool_refuses_beyond_its_workers_and_queue(monkeypatch):
 
     asyncio.run(scenario())
     pool.shutdown()
+
+
+def test_realtime_capacity_is_measured_at_start_and_the_gauge_is_live_streams_over_it():
+    metrics = Metrics()
+    engine = Engine(make_model(), metrics, workers=1, streams_per_worker=2, queue_size=0)
+    assert engine.realtime_streams == 0
+    engine.start()
+    try:
+        assert engine.realtime_streams > 0
+        used = lambda: metrics.registry.get_sample_value("wavenet_realtime_capacity_used")  # noqa: E731
+        metrics.stream_started()
+        metrics.stream_started()
+        assert used() == pytest.approx(2 / engine.realtime_streams)
+        assert metrics.registry.get_sample_value("wavenet_active_streams") == 2
+        metrics.stream_ended()
+        metrics.stream_ended()
+        assert used() == 0
+    finally:
+        engine.stop()
