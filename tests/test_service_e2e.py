@@ -233,10 +233,12 @@ def test_health_ready_info_metrics(server, checkpoint):
     assert info["sample_rate"] == RATE and info["receptive_field"] == PRESETS["default"].receptive_field
     assert len(info["checkpoint"]["sha256"]) == 64
     assert info["checkpoint"]["metadata"]["training_data"] == "none (random weights)"
+    assert info["engine"]["realtime_streams"] > 0
     text = httpx.get(server.url + "/metrics").text
     for name in ("wavenet_requests_total", "wavenet_request_seconds", "wavenet_time_to_first_audio_seconds",
                  "wavenet_generated_samples_total", "wavenet_real_time_factor", "wavenet_active_streams",
-                 "wavenet_queue_depth", "wavenet_engine_batch_size", "wavenet_model_info"):
+                 "wavenet_queue_depth", "wavenet_engine_batch_size", "wavenet_model_info",
+                 "wavenet_realtime_capacity_used"):
         assert name in text
     assert 'endpoint="/generate",status="200"' in text
 
