@@ -20,6 +20,7 @@ from fastapi_offline import FastAPIOffline
 from model_core.checkpoint import load_checkpoint, resolve_checkpoint
 from model_core.device import resolve_device
 from model_core.model import WaveNet
+from service import web_page
 from service.app_state import AppState, attach
 from service.cors import JsonCORSMiddleware
 from service.decoding import DecodePool
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
         engine = Engine(state.model, state.metrics, workers=settings.workers,
                         streams_per_worker=settings.max_streams_per_worker, queue_size=settings.queue_size,
                         chunk_samples=settings.chunk_samples, timeout_seconds=settings.request_timeout_seconds,
-                        step_threads=settings.step_threads)
+                        step_threads=settings.step_threads, min_realtime_factor=settings.min_realtime_factor)
         if engine.backend == "native":
             # The native kernel runs its own threads; torch's pool would compete with them for cores.
             torch.set_num_threads(1)
@@ -66,8 +67,8 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
         def warm_up_then_ready() -> None:
             engine.start()
             state.lifecycle.ready = True
-            log.info("ready: %s on %s (%s kernel, %.1f streams in real time)", state.checkpoint_path.name, device,
-                     engine.backend, engine.realtime_streams)
+            log.info("ready: %s on %s (%s kernel; %d streams in real time, %d admitted at once)",
+                     state.checkpoint_path.name, device, engine.backend, engine.realtime_streams, engine.live_limit)
 
         threading.Thread(target=warm_up_then_ready, name="wavenet-warm-up", daemon=True).start()
         try:
@@ -94,4 +95,5 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
                        allow_headers=["*"], expose_headers=["X-Request-Id", "X-Sample-Rate", "X-Random-Seed"])
     install_error_handlers(app)
     app.include_router(build_router(settings))
+    app.include_router(web_page.router)  # the page at / and its files under /ui/
     return app

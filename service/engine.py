@@ -22,8 +22,10 @@ class Engine:
 
     def __init__(self, model: WaveNet, metrics: Metrics, workers: int = 1, streams_per_worker: int = 16,
                  queue_size: int = 16, chunk_samples: int = 1600, timeout_seconds: float = 300.0,
-                 backend: str = "auto", step_threads: int | None = None) -> None:
+                 backend: str = "auto", step_threads: int | None = None, min_realtime_factor: float = 0.0) -> None:
         self.timeout_seconds = timeout_seconds
+        self.min_realtime_factor = min_realtime_factor
+        self.queue_size = queue_size
         self.metrics = metrics
         self.queue = StreamQueue(workers * streams_per_worker, queue_size, metrics)
         self.workers = [EngineWorker(self.queue, metrics, model, streams_per_worker, chunk_samples, backend, i,
@@ -42,9 +44,16 @@ class Engine:
         """Streams the engine generates at least in real time, as measured by `start` (0 before)."""
         return self.metrics.realtime_streams
 
+    @property
+    def live_limit(self) -> int:
+        """Streams generated at once (the rest wait in the queue): measured by `start`."""
+        return sum(worker.live_limit for worker in self.workers)
+
     def start(self) -> None:
-        """Warm every worker up (measuring its real-time capacity), then start them."""
-        self.metrics.set_realtime_streams(sum(worker.warm_up() for worker in self.workers))
+        """Warm every worker up, measuring how many streams it serves fast enough; admit that many live
+        streams plus the queue; then start the workers."""
+        self.metrics.set_realtime_streams(sum(worker.warm_up(self.min_realtime_factor) for worker in self.workers))
+        self.queue.places.limit = self.live_limit + self.queue_size
         for worker in self.workers:
             worker.thread.start()
 

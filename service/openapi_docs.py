@@ -116,7 +116,8 @@ def info_responses(settings: Settings) -> dict[int | str, dict[str, Any]]:
                                "metadata": {"type": "object", "description": "what the checkpoint records: "
                                             "training data, held-out NLL, code version"}}),
         "engine": _object({"backend": STRING, "workers": INTEGER, "streams_per_worker": INTEGER,
-                           "realtime_streams": NUMBER}),
+                           "realtime_streams": INTEGER, "live_streams_limit": INTEGER,
+                           "min_realtime_factor": NUMBER}),
         "limits": _object({"max_duration_seconds": NUMBER, "max_seed_seconds": NUMBER,
                            "max_likelihood_seconds": NUMBER, "max_upload_bytes": INTEGER}),
     })

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body
 from service.metrics import Metrics
+from service.web_page import ASSET_PREFIX, PAGE_PATH
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 """Always open: orchestrators probe them without credentials."""
@@ -69,6 +70,8 @@ class RequestMiddleware:
         path = scope["path"]
         if not self.api_keys or path in self.public_paths or scope["method"] == "OPTIONS":
             return True
+        if path == PAGE_PATH or path.startswith(ASSET_PREFIX):
+            return True  # the web page holds no data; the API calls it makes carry the key
         if self.public_docs and path.startswith(DOCS_PREFIX):
             return True
         given = _given_key(headers).encode()

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
                          "its own) and usually on one GPU")
     max_streams_per_worker: int = Field(16, ge=1, description="streams one worker advances together")
     queue_size: int = Field(16, ge=0, description="requests that may wait for a free stream slot")
+    min_realtime_factor: float = Field(
+        1.0, ge=0, description="live streams are capped, by a start-up measurement, at as many as each still run "
+        "this many times real time (more wait in the queue, then 503); 0: no cap beyond the slots")
     max_duration_seconds: float = Field(30.0, gt=0)
     max_seed_seconds: float = Field(30.0, gt=0)
     max_likelihood_seconds: float = Field(120.0, gt=0)

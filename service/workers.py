@@ -48,6 +48,16 @@ class _Emission:
     buffer: list[np.ndarray] = field(default_factory=list)
 
 
+def _counts(capacity: int) -> list[int]:
+    """Live-slot counts the warm-up measures: powers of two up to the capacity, and the capacity."""
+    return sorted({2**i for i in range(capacity.bit_length()) if 2**i <= capacity} | {capacity})
+
+
+def _most_streams_at(per_stream: dict[int, float], factor: float) -> int:
+    """The most live streams measured to run each at least `factor` x real time (0 if none)."""
+    return max([0] + [n for n, measured in per_stream.items() if measured >= factor])
+
+
 class EngineWorker:
     """One thread, one sampler with `capacity` slots; live streams occupy slots 0..n-1."""
 
@@ -56,6 +66,8 @@ class EngineWorker:
         self.queue, self.metrics = queue, metrics
         self.sampler = IncrementalSampler(model, capacity, backend=backend, threads=threads)
         self.capacity, self.chunk_samples = capacity, chunk_samples
+        self.live_limit = capacity
+        """Streams this worker advances at once: set from measurement by `warm_up`."""
         self.live: list[_Emission] = []
         self.thread = threading.Thread(target=self._run, name=f"wavenet-engine-{index}", daemon=True)
 
@@ -63,22 +75,35 @@ class EngineWorker:
     def backend(self) -> str:
         return self.sampler.kernel.name
 
-    def warm_up(self) -> float:
-        """Run the real path (priming, rounds of steps with every slot live) before the first request needs
-        it -> the streams this worker generates at least in real time, from the last rounds' speed."""
+    def warm_up(self, min_realtime_factor: float) -> float:
+        """Run the real path (priming, rounds of steps) before the first request needs it, measuring the
+        aggregate speed at 1, 2, 4, ... live slots. Sets `live_limit`: the most streams that each still run
+        at least `min_realtime_factor` x real time (0: every slot; at least one stream in any case)
+        -> the most streams that each run at least in real time (what the capacity gauge divides by)."""
         slots = range(self.capacity)
         self.sampler.prime_slots(slots, torch.full((self.capacity, 64), SILENCE_CODE, dtype=torch.long),
                                  params=[StreamParams(random_seed=slot) for slot in slots])
         self.sampler.sample_steps(STEPS_PER_ROUND, self.capacity)
-        started = time.perf_counter()
+        rate = self.sampler.config.sample_rate
+        per_stream = {n: self._samples_per_second(n) / n / rate for n in _counts(self.capacity)}
+        log.info("real-time factor of each stream, by live streams: %s",
+                 ", ".join(f"{n}: {factor:.2f}" for n, factor in per_stream.items()))
+        self.live_limit = max(1, _most_streams_at(per_stream, min_realtime_factor)) if min_realtime_factor > 0 \
+            else self.capacity
+        return float(_most_streams_at(per_stream, 1.0))
+
+    def _samples_per_second(self, live: int) -> float:
+        """Aggregate generation speed with `live` slots stepping: the best of a few rounds (noise only slows)."""
+        best = float("inf")
         for _ in range(WARM_UP_ROUNDS):
-            self.sampler.sample_steps(STEPS_PER_ROUND, self.capacity)
-        samples_per_second = WARM_UP_ROUNDS * STEPS_PER_ROUND * self.capacity / (time.perf_counter() - started)
-        return samples_per_second / self.sampler.config.sample_rate
+            started = time.perf_counter()
+            self.sampler.sample_steps(STEPS_PER_ROUND, live)
+            best = min(best, time.perf_counter() - started)
+        return STEPS_PER_ROUND * live / best
 
     def _run(self) -> None:
         while True:
-            admitted = self.queue.take(self.capacity - len(self.live), block=not self.live)
+            admitted = self.queue.take(self.live_limit - len(self.live), block=not self.live)
             if admitted is None:  # stopping: whoever is still live is told so, not left waiting
                 for slot in reversed(range(len(self.live))):
                     self._retire(slot, ShuttingDown("the server shut down before the stream ended"))

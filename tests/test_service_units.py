@@ -154,3 +154,21 @@ def test_realtime_capacity_is_measured_at_start_and_the_gauge_is_live_streams_ov
         assert used() == 0
     finally:
         engine.stop()
+
+
+def test_live_streams_are_capped_at_what_runs_fast_enough_and_the_rest_wait(monkeypatch):
+    """The worker's measured per-stream speeds decide how many streams run at once; the others queue."""
+    from service import workers
+
+    measured = {1: 8_000 * 3.0, 2: 2 * 8_000 * 1.6, 4: 4 * 8_000 * 0.9}  # samples/s, per live-slot count
+    monkeypatch.setattr(workers.EngineWorker, "_samples_per_second", lambda self, live: measured[live])
+    for factor, limit in ((1.0, 2), (1.5, 2), (2.0, 1), (10.0, 1), (0.0, 4)):
+        engine = Engine(make_model(), Metrics(), workers=1, streams_per_worker=4, queue_size=3,
+                        min_realtime_factor=factor)
+        engine.start()
+        try:
+            assert engine.live_limit == limit, factor
+            assert engine.queue.places.limit == limit + 3
+            assert engine.realtime_streams == 2  # each of 2 streams runs >= 1x real time, not each of 4
+        finally:
+            engine.stop()
