@@ -19,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 
 from model_core.checkpoint import load_checkpoint, resolve_checkpoint
 from model_core.device import resolve_device
+from model_core.inference.kernel_choice import fastest_kernel
 from model_core.model import WaveNet
 from service import web_page
 from service.app_state import AppState, attach
@@ -44,12 +45,18 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        device = resolve_device(settings.device)
         state.checkpoint_path = resolve_checkpoint(settings.checkpoint)
         # Fails start-up (before any request is served) on a missing or corrupt checkpoint.
         model, state.metadata = checkpoint or load_checkpoint(state.checkpoint_path)
+        if settings.device == "auto":
+            device, backend, state.kernel_rates = fastest_kernel(model, settings.max_streams_per_worker,
+                                                                 settings.step_threads)
+            log.info("kernels measured with %d streams (samples/s): %s; using %s/%s", settings.max_streams_per_worker,
+                     ", ".join(f"{name} {rate:,.0f}" for name, rate in state.kernel_rates.items()), device, backend)
+        else:
+            device, backend = resolve_device(settings.device), "auto"
         state.model = model.to(device)
-        engine = Engine(state.model, state.metrics, workers=settings.workers,
+        engine = Engine(state.model, state.metrics, workers=settings.workers, backend=backend,
                         streams_per_worker=settings.max_streams_per_worker, queue_size=settings.queue_size,
                         chunk_samples=settings.chunk_samples, timeout_seconds=settings.request_timeout_seconds,
                         step_threads=settings.step_threads, min_realtime_factor=settings.min_realtime_factor)

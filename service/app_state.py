@@ -51,6 +51,8 @@ class AppState:
     checkpoint_path: Path | None = None
     model: WaveNet | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    kernel_rates: dict[str, float] = field(default_factory=dict)
+    """Samples/s of each (device/kernel) measured when WAVENET_DEVICE=auto chose between them."""
     engine: Engine | None = None
     scorer: Scorer | None = None
     decoder: DecodePool | None = None

@@ -14,7 +14,8 @@ class Settings(BaseSettings):
 
     checkpoint: Path | None = Field(None, description="default: the shipped model of a source checkout "
                                     "(model_core.checkpoint.resolve_checkpoint)")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    device: str = Field("auto", description="auto: the fastest kernel and device measured at start-up (a GPU host "
+                        "never runs slower than its own CPU would) | cpu | cuda | cuda:N")
     workers: int = Field(1, ge=1, description="engine threads sharing the one model on the one device, each "
                          "advancing its own batch of streams; one is right on a CPU (its kernel has threads of "
                          "its own) and usually on one GPU")

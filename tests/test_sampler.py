@@ -246,3 +246,17 @@ def test_a_kernel_library_of_another_abi_is_refused_and_auto_falls_back(monkeypa
         IncrementalSampler(model, 1, backend="native")
     assert IncrementalSampler(model, 1, backend="auto").kernel.name == "torch"
     assert "using the torch kernel" in caplog.text
+
+
+def test_auto_kernel_choice_measures_every_candidate_and_takes_the_fastest(monkeypatch):
+    from model_core.inference import kernel_choice
+
+    model = make_model()
+    device, backend, rates = kernel_choice.fastest_kernel(model, slots=2)
+    assert set(rates) == {f"{d}/{b}" for d, b in kernel_choice.candidates()} and min(rates.values()) > 0
+    assert rates[f"{device.type}/{backend}"] == max(rates.values())
+
+    fake = {("cpu", "torch"): 9e9, ("cpu", "native"): 1.0}
+    monkeypatch.setattr(kernel_choice, "generation_rate", lambda m, d, b, slots, threads=None: fake[(d, b)])
+    monkeypatch.setattr(kernel_choice, "candidates", lambda: list(fake))
+    assert kernel_choice.fastest_kernel(model, slots=2)[:2] == (torch.device("cpu"), "torch")

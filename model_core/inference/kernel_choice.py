@@ -1,0 +1,51 @@
+"""Which kernel on which device: the fastest for this host and slot count, by a short measurement.
+
+A GPU host is not always faster than its own CPU at this model's sizes (small matrices, one step at a
+time), so `auto` measures instead of assuming: every available (device, kernel) pair generates a few rounds
+with all slots live, and the fastest wins.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+
+from model_core.inference.draws import StreamParams
+from model_core.inference.kernels.native import native_available
+from model_core.inference.sampler import IncrementalSampler
+from model_core.model import WaveNet
+from model_core.mu_law import SILENCE_CODE
+
+ROUNDS, STEPS = 3, 40
+
+
+def candidates() -> list[tuple[str, str]]:
+    """(device, backend) pairs this host can run."""
+    found = [("cpu", "torch")] + ([("cpu", "native")] if native_available() else [])
+    return found + ([("cuda", "torch")] if torch.cuda.is_available() else [])
+
+
+def generation_rate(model: WaveNet, device: str, backend: str, slots: int, threads: int | None = None) -> float:
+    """Aggregate samples per second with `slots` streams live: the best of a few rounds."""
+    sampler = IncrementalSampler(copy.deepcopy(model).to(device), slots, backend=backend, threads=threads)
+    sampler.prime_slots(range(slots), torch.full((slots, 64), SILENCE_CODE, dtype=torch.long),
+                        params=[StreamParams(random_seed=i) for i in range(slots)])
+    sampler.sample_steps(STEPS, slots)  # warm-up: allocations, caches, CUDA kernels
+    best = float("inf")
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        sampler.sample_steps(STEPS, slots)  # returns codes on the host: the round is complete
+        best = min(best, time.perf_counter() - started)
+    return STEPS * slots / best
+
+
+def fastest_kernel(model: WaveNet, slots: int,
+                   threads: int | None = None) -> tuple[torch.device, str, dict[str, float]]:
+    """-> (device, backend) that generate fastest with `slots` live streams, and every measured rate
+    ("device/backend": samples per second)."""
+    rates = {f"{device}/{backend}": generation_rate(model, device, backend, slots, threads)
+             for device, backend in candidates()}
+    device, backend = max(rates, key=rates.get).split("/")
+    return torch.device(device), backend, rates
