@@ -115,7 +115,8 @@ def info_responses(settings: Settings) -> dict[int | str, dict[str, Any]]:
         "checkpoint": _object({"path": STRING, "sha256": STRING,
                                "metadata": {"type": "object", "description": "what the checkpoint records: "
                                             "training data, held-out NLL, code version"}}),
-        "engine": _object({"backend": STRING, "device": STRING, "measured_samples_per_second": {"type": "object", "additionalProperties": NUMBER},
+        "engine": _object({"backend": STRING, "device": STRING,
+                           "measured_samples_per_second": {"type": "object", "additionalProperties": NUMBER},
                            "workers": INTEGER, "streams_per_worker": INTEGER,
                            "realtime_streams": INTEGER, "live_streams_limit": INTEGER,
                            "min_realtime_factor": NUMBER}),
