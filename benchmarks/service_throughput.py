@@ -1,8 +1,9 @@
 """`make bench-service`: the service under N concurrent streaming clients on loopback, beside the bare
 sampler at the same batch size, in one run (same model, same machine, minutes apart).
 
-Reports aggregate generated samples/s, its ratio to the sampler's figure, and time to first audio
-(request sent -> first generated samples received) p50 / p99.
+Reports the streams the service admits at once (its start-up measurement), each stream's real-time factor
+(audio seconds over wall seconds from request to last byte) p5 / p50, time to first audio (request sent ->
+first generated samples received) p50 / p99, and the aggregate beside the bare sampler's best figure.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from service.process import ServiceProcess
 WAV_HEADER = 44
 
 
-def client(http: httpx.Client, url: str, seconds: float, seed: int, results: list[tuple[float, int]]) -> None:
+def client(http: httpx.Client, url: str, seconds: float, seed: int,
+           results: list[tuple[float, int, float]]) -> None:
+    """Appends (time to first audio, samples received, wall seconds of the whole request)."""
     started = time.monotonic()
     first_audio, received = None, 0
     with http.stream("POST", url + "/generate", data={"duration": str(seconds), "random_seed": str(seed)},
@@ -37,7 +40,12 @@ def client(http: httpx.Client, url: str, seconds: float, seed: int, results: lis
             received += len(chunk)
             if first_audio is None and received > WAV_HEADER:
                 first_audio = time.monotonic() - started
-    results.append((first_audio, (received - WAV_HEADER) // 2))
+    results.append((first_audio, (received - WAV_HEADER) // 2, time.monotonic() - started))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -51,10 +59,8 @@ def main() -> None:
     model, _ = load_checkpoint(args.checkpoint)
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(1)  # as the service runs: torch single-threaded, the native kernel on its own threads
-    service_threads = max(1, threads - 1)  # the service's default (see Settings.step_threads)
-    sampler_all = generation_rate(model, "auto", args.clients, threads)
-    sampler_service = generation_rate(model, "auto", args.clients, service_threads)
-    sampler = max(sampler_all, sampler_service)
+    bare = {n: generation_rate(model, "auto", args.clients, n) for n in sorted({1, threads})}
+    sampler = max(bare.values())
 
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = os.environ.get("BENCH_LOG_DIR", tmp_dir)
@@ -62,7 +68,8 @@ def main() -> None:
                                 queue_size=args.clients, log_level="warning")
         try:
             server.wait_ready()
-            results: list[tuple[float, int]] = []
+            engine = httpx.get(server.url + "/info").json()["engine"]
+            results: list[tuple[float, int, float]] = []
             # One client with a connection per stream, made before the clock starts (creating an httpx
             # client costs tens of ms, which would otherwise be counted as time to first audio).
             http = httpx.Client(limits=httpx.Limits(max_connections=args.clients))
@@ -77,11 +84,11 @@ def main() -> None:
             http.close()
         finally:
             server.stop()
-    samples = sum(n for _, n in results)
+    samples = sum(n for _, n, _ in results)
     expected = args.clients * round(args.seconds * model.config.sample_rate)
     aggregate = samples / wall
-    ttfa = sorted(t for t, _ in results)
-    p99 = ttfa[min(len(ttfa) - 1, round(0.99 * (len(ttfa) - 1)))]
+    ttfa = [t for t, _, _ in results]
+    factors = [n / model.config.sample_rate / seconds for _, n, seconds in results]
     lines = [
         "",
         "## Service throughput",
@@ -92,14 +99,18 @@ def main() -> None:
         "",
         "| figure | value |",
         "|---|---:|",
-        f"| bare sampler generating, batch {args.clients}, {threads} kernel threads | {sampler_all:,.0f} samples/s |",
-        f"| bare sampler generating, batch {args.clients}, {service_threads} kernel thread(s) as the service "
-        f"| {sampler_service:,.0f} samples/s |",
-        f"| service, {args.clients} concurrent streams, aggregate | {aggregate:,.0f} samples/s |",
+        *[f"| bare sampler generating, batch {args.clients}, {n} kernel thread(s) | {rate:,.0f} samples/s |"
+          for n, rate in bare.items()],
+        f"| service: streams generated at once (start-up measurement, WAVENET_MIN_REALTIME_FACTOR "
+        f"{engine['min_realtime_factor']:g}) | {engine['live_streams_limit']} of {args.clients} slots "
+        f"({engine['backend']} kernel) |",
+        f"| service, {args.clients} concurrent clients, aggregate | {aggregate:,.0f} samples/s |",
         f"| service / best bare sampler figure | {aggregate / sampler:.0%} |",
+        f"| per-stream real-time factor (request to last byte), p5 / p50 | {percentile(factors, 0.05):.2f} / "
+        f"{statistics.median(factors):.2f} |",
         f"| samples received / requested | {samples:,} / {expected:,} |",
-        f"| time to first audio, p50 | {1000 * statistics.median(ttfa):.0f} ms |",
-        f"| time to first audio, p99 | {1000 * p99:.0f} ms |",
+        f"| time to first audio, p50 / p99 | {1000 * statistics.median(ttfa):.0f} / "
+        f"{1000 * percentile(ttfa, 0.99):.0f} ms |",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -55,11 +55,15 @@ def native_available() -> bool:
 
 
 def default_step_threads() -> int:
-    """Kernel threads unless told otherwise (WAVENET_STEP_THREADS): every core but one, which stays free for
-    the caller's own work (the service's HTTP loop, decoding, /likelihood); spinning kernel threads collapse
-    when they share a core with busy work. A batch of one block of streams runs on one thread anyway."""
+    """Kernel threads unless told otherwise (WAVENET_STEP_THREADS). Every core when OpenMP threads sleep
+    between steps (OMP_WAIT_POLICY=PASSIVE, which `wavenet` sets before OpenMP starts); otherwise every core
+    but one, left to the caller's own work: spinning threads that share a core with busy work collapse. A
+    batch of one block of streams runs on one thread anyway."""
     configured = os.environ.get("WAVENET_STEP_THREADS")
-    return int(configured) if configured else max(1, len(os.sched_getaffinity(0)) - 1)
+    if configured:
+        return int(configured)
+    cores = len(os.sched_getaffinity(0))
+    return cores if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else max(1, cores - 1)
 
 
 def load_library(path: Path | None = None) -> ctypes.CDLL:
