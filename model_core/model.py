@@ -1,12 +1,10 @@
 """WaveNet (van den Oord et al., 2016): dilated causal convolutions, gated units, residual and skip paths.
 
 Shapes follow the convention x: (batch, channels, time). `WaveNet.forward` is the parallel (teacher-forced)
-pass used for training and scoring; the incremental sampler in `sampler.py` reuses these very weights.
+pass used for training and scoring; the incremental sampler (inference/sampler.py) reuses these very weights.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +37,6 @@ class ResidualLayer(nn.Module):
         filt, gate = z.chunk(2, dim=1)
         projected = self.out(torch.tanh(filt) * torch.sigmoid(gate))
         return x + projected[:, : self.residual_channels], projected[:, self.residual_channels :]
-
-
-@dataclass(frozen=True)
-class Priming:
-    """What the incremental sampler needs from one parallel pass over a seed."""
-
-    logits: torch.Tensor  # (B, classes): the distribution of the sample after the seed
-    layer_inputs: list[torch.Tensor]  # each layer's input (B, R, T): the history its queue must hold
-    gate_biases: list[torch.Tensor | None]  # each layer's conditioning term (B, G), or None
 
 
 class WaveNet(nn.Module):
@@ -88,22 +77,9 @@ class WaveNet(nn.Module):
 
     def forward(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
         """codes: (B, T) int64 -> logits (B, classes, T)."""
-        return self._run(codes, self.gate_biases(speaker, codes.shape[0]), None)
-
-    def priming(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> Priming:
-        """codes: (B, T) int64 -> the last logits and every layer's input and gate bias, in one pass."""
-        gate_biases = self.gate_biases(speaker, codes.shape[0])
-        layer_inputs: list[torch.Tensor] = []
-        logits = self._run(codes, gate_biases, layer_inputs)
-        return Priming(logits[:, :, -1], layer_inputs, gate_biases)
-
-    def _run(self, codes: torch.Tensor, gate_biases: list[torch.Tensor | None],
-             layer_inputs: list[torch.Tensor] | None) -> torch.Tensor:
         x = self.embed(codes).transpose(1, 2)
         skip = torch.zeros((), device=x.device, dtype=x.dtype)
-        for layer, gate_bias in zip(self.layers, gate_biases, strict=True):
-            if layer_inputs is not None:
-                layer_inputs.append(x)
+        for layer, gate_bias in zip(self.layers, self.gate_biases(speaker, codes.shape[0]), strict=True):
             x, s = layer(x, gate_bias)
             skip = skip + s
         return self.head(skip)
