@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
 PORT ?= 8000
 
-.PHONY: run test test-slow test-hostile test-browser test-contract lint bench bench-augment bench-service data train export eval eval-robust docker-check docker-smoke clean
+.PHONY: run test test-slow test-hostile test-lb test-browser test-contract lint bench bench-augment bench-service data train export eval eval-robust docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/inference/kernels/wavenet_step.c model_core/inference/kernels/wavenet_step.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ eval-robust: $(STAMP)  ## every robustness condition (training/evaluate.py) as a
 
 test-hostile: $(STAMP)  ## the hostile-upload corpus, 4 at a time, with the server's peak RSS
 	$(PY) -m pytest -q -s -m slow tests/test_service_hardening.py
+
+test-lb: $(STAMP)  ## two replicas behind HAProxy, one drained and restarted under load (installs haproxy: root)
+	command -v haproxy >/dev/null || (apt-get update && apt-get install -y --no-install-recommends haproxy)
+	$(PY) -m pytest -q -s -m slow tests/test_load_balancer.py
 
 test-browser: $(STAMP)  ## the web page in headless Chromium (apt-get install chromium chromium-driver); rewrites docs/screenshots/
 	$(PY) -m pytest -q -m slow tests/test_web_page.py

@@ -20,8 +20,10 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    def __init__(self, checkpoint: Path, log_path: Path, grace_seconds: float = 5, **settings: str) -> None:
-        self.port = free_port()
+    def __init__(self, checkpoint: Path, log_path: Path, grace_seconds: float = 5, port: int | None = None,
+                 **settings: str) -> None:
+        """`port`: a given one, e.g. to restart a replica where its load balancer expects it; default: a free one."""
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "WAVENET_CHECKPOINT": str(checkpoint), "WAVENET_LOG_LEVEL": "warning",
                **{f"WAVENET_{k.upper()}": str(v) for k, v in settings.items()}}
