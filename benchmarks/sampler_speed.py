@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from model_core import IncrementalSampler, WaveNet, WaveNetConfig, load_checkpoint
+from model_core.device import usable_cores
 from model_core.inference.draws import StreamParams
 from model_core.inference.kernels.native import native_available
 
@@ -130,7 +131,7 @@ def forward_rate(model: WaveNet, length: int = 32_000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--threads", type=int, default=usable_cores())
     parser.add_argument("--checkpoint", type=Path, help="measure this model instead of the reference architecture")
     args = parser.parse_args()
     torch.manual_seed(0)

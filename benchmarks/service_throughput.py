@@ -23,6 +23,7 @@ import torch
 from benchmarks.sampler_speed import generation_rate
 from model_core import load_checkpoint
 from model_core.checkpoint import SHIPPED_CHECKPOINT
+from model_core.device import usable_cores
 from service.process import ServiceProcess
 
 WAV_HEADER = 44
@@ -57,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model, _ = load_checkpoint(args.checkpoint)
-    threads = len(os.sched_getaffinity(0))
+    threads = usable_cores()
     torch.set_num_threads(1)  # as the service runs: torch single-threaded, the native kernel on its own threads
     bare = {n: generation_rate(model, "auto", args.clients, n) for n in sorted({1, threads})}
     sampler = max(bare.values())

@@ -7,7 +7,6 @@ The HTTP layer validates and translates (service/routes.py); the engine owns the
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from model_core.checkpoint import load_checkpoint, resolve_checkpoint
-from model_core.device import resolve_device
+from model_core.device import resolve_device, usable_cores
 from model_core.inference.kernel_choice import fastest_kernel
 from model_core.model import WaveNet
 from service import web_page
@@ -65,7 +64,7 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
             torch.set_num_threads(1)
         state.engine, state.scorer = engine, Scorer(state.model, settings.queue_size)
         # Half the cores by default: decoding must not take every core from the engine.
-        cores = len(os.sched_getaffinity(0))
+        cores = usable_cores()
         state.decoder = DecodePool(model.config, settings.decode_workers or max(1, cores // 2),
                                    waiting=settings.queue_size)
         state.metrics.model.info({"checkpoint": state.checkpoint_path.name, "sha256": state.metadata["sha256"],

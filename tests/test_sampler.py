@@ -260,3 +260,19 @@ def test_auto_kernel_choice_measures_every_candidate_and_takes_the_fastest(monke
     monkeypatch.setattr(kernel_choice, "generation_rate", lambda m, d, b, slots, threads=None: fake[(d, b)])
     monkeypatch.setattr(kernel_choice, "candidates", lambda: list(fake))
     assert kernel_choice.fastest_kernel(model, slots=2)[:2] == (torch.device("cpu"), "torch")
+
+
+def test_usable_cores_follow_a_cgroup_cpu_quota(tmp_path):
+    import os
+
+    from model_core.device import usable_cores
+
+    affinity = len(os.sched_getaffinity(0))
+    limit = tmp_path / "cpu.max"
+    limit.write_text("max 100000\n")
+    assert usable_cores(limit) == affinity
+    limit.write_text("50000 100000\n")  # half a core: still one thread
+    assert usable_cores(limit) == 1
+    limit.write_text(f"{100000 * (affinity + 3)} 100000\n")  # a quota above the affinity: the affinity
+    assert usable_cores(limit) == affinity
+    assert usable_cores(tmp_path / "absent") == affinity

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model_core.device import usable_cores
 from model_core.inference.kernels.weights import StepWeights
 
 ABI_VERSION = 2
@@ -62,7 +63,7 @@ def default_step_threads() -> int:
     configured = os.environ.get("WAVENET_STEP_THREADS")
     if configured:
         return int(configured)
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     return cores if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else max(1, cores - 1)
 
 
