@@ -5,12 +5,14 @@ multipart/form-data (curl -F, HTML forms) or a raw audio/* body with the paramet
 from __future__ import annotations
 
 import re
+import secrets
 from typing import TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from starlette.datastructures import UploadFile
 
+from model_core.inference.draws import StreamParams
 from model_core.wav_format import WavFormat
 from service.errors import InvalidAudio, InvalidParameters, TruncatedUpload, UnknownField, UnsupportedMediaType
 
@@ -30,6 +32,15 @@ class GenerateParams(BaseModel):
     random_seed: int | None = Field(None, ge=0, lt=2**63, description="same seed, same audio; omitted: random")
     format: WavFormat = Field("pcm16", description="WAV sample format")
     include_seed: bool = Field(False, description="prepend the (resampled, mu-law) seed to the output")
+
+    def stream_params(self) -> StreamParams:
+        """The stream's draw parameters; without a random_seed the server picks one (sent back in
+        X-Random-Seed, so the same bytes can be asked for again)."""
+        seed = self.random_seed if self.random_seed is not None else secrets.randbits(63)
+        return StreamParams(self.temperature, seed)
+
+    def num_samples(self, sample_rate: int) -> int:
+        return max(1, round(self.duration * sample_rate))
 
     @field_validator("duration")
     @classmethod

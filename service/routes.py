@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -16,7 +15,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from model_core.inference.draws import StreamParams
 from model_core.wav_format import wav_header, wav_payload_size, wav_stream
 from service import openapi_docs as docs
 from service.app_state import app_state
@@ -73,19 +71,16 @@ async def generate(request: Request) -> Response:
     params = parse_params(GenerateParams, raw_params, {"max_duration_seconds": settings.max_duration_seconds})
     state.engine.check_room()  # a full server refuses before decoding anything
     seed = None if audio is None else await state.decoder.decode(audio, settings.max_seed_seconds)
-    random_seed = params.random_seed if params.random_seed is not None else secrets.randbits(63)
-    rate = state.model.config.sample_rate
-    num_samples = max(1, round(params.duration * rate))
-    stream = state.engine.submit(
-        GenerationRequest(seed, num_samples, StreamParams(params.temperature, random_seed)),
-        asyncio.get_running_loop())
+    rate, stream_params = state.model.config.sample_rate, params.stream_params()
+    num_samples = params.num_samples(rate)
+    stream = state.engine.submit(GenerationRequest(seed, num_samples, stream_params), asyncio.get_running_loop())
     echoed = seed if params.include_seed and seed is not None else np.zeros(0, np.int64)
     total = len(echoed) + num_samples
     body = _streamed_body(request, stream, wav_stream(stream, num_samples, rate, params.format, echoed))
     content_length = len(wav_header(total, rate, params.format)) + wav_payload_size(total, params.format)
     return StreamingResponse(body, media_type="audio/wav", headers={
         "Content-Length": str(content_length), "X-Sample-Rate": str(rate),
-        "X-Random-Seed": str(random_seed), "Cache-Control": "no-store"})
+        "X-Random-Seed": str(stream_params.random_seed), "Cache-Control": "no-store"})
 
 
 async def _streamed_body(request: Request, stream: GenerationStream,
