@@ -24,6 +24,7 @@ import torch
 
 from model_core import IncrementalSampler, WaveNet, WaveNetConfig, load_checkpoint
 from model_core.device import usable_cores
+from model_core.inference import kernel_choice
 from model_core.inference.draws import StreamParams
 from model_core.inference.kernels.native import native_available
 
@@ -199,6 +200,13 @@ def main() -> None:
     for name, batch, threads, rate in rows:
         lines.append(f"| {name} | {batch} | {threads} | {rate:,.0f} | {rate / bound(threads):.1%} | "
                      f"{rate / 8000:.2f} |")
+    if torch.cuda.is_available():  # the GPU path: torch kernel, draws on the device, one copy per round
+        lines += ["", f"CUDA, {torch.cuda.get_device_name()} (no compute bound stated: quoted as measured):", "",
+                  "| sampler | batch | samples/s (aggregate) | real-time 8 kHz streams |", "|---|---:|---:|---:|"]
+        for batch in (*BATCHES, 256):
+            rate = kernel_choice.generation_rate(model, "cuda", "torch", batch)
+            lines.append(f"| incremental, torch kernel on CUDA, generation (draws included) | {batch} | "
+                         f"{rate:,.0f} | {rate / 8000:.2f} |")
     lines += ["", "| other | figure |", "|---|---:|"]
     for backend, ms in primes.items():
         lines.append(f"| prime a 1 s seed (8,000 samples), batch 1, then {backend} steps | {ms:.1f} ms |")
