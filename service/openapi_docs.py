@@ -120,7 +120,7 @@ def info_responses(settings: Settings) -> dict[int | str, dict[str, Any]]:
                            "workers": INTEGER, "streams_per_worker": INTEGER,
                            "realtime_streams": INTEGER, "live_streams_limit": INTEGER,
                            "min_realtime_factor": NUMBER}),
-        "limits": _object({"max_duration_seconds": NUMBER, "max_seed_seconds": NUMBER,
+        "limits": _object({"max_duration_seconds": NUMBER, "max_temperature": NUMBER, "max_seed_seconds": NUMBER,
                            "max_likelihood_seconds": NUMBER, "max_upload_bytes": INTEGER}),
     })
     return {200: _ok("the loaded model and the server's limits", info), **_errors(settings, 401, 503)}

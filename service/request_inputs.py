@@ -22,13 +22,14 @@ PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 Written so that no digit can be matched two ways: a pattern that backtracks takes quadratic time on a
 long run of digits, on the event loop."""
 MAX_NUMBER_CHARS = 64
+MAX_TEMPERATURE = 100.0
 
 
 class GenerateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duration: float = Field(gt=0, allow_inf_nan=False, description="seconds of audio to generate")
-    temperature: float = Field(1.0, gt=0, le=100, allow_inf_nan=False, description="softmax temperature")
+    temperature: float = Field(1.0, gt=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="softmax temperature")
     random_seed: int | None = Field(None, ge=0, lt=2**63, description="same seed, same audio; omitted: random")
     format: WavFormat = Field("pcm16", description="WAV sample format")
     include_seed: bool = Field(False, description="prepend the (resampled, mu-law) seed to the output")

@@ -19,7 +19,7 @@ from model_core.wav_format import wav_header, wav_payload_size, wav_stream
 from service import openapi_docs as docs
 from service.app_state import app_state
 from service.errors import InvalidAudio, ShuttingDown, StreamTimedOut
-from service.request_inputs import GenerateParams, LikelihoodParams, parse_params, read_inputs
+from service.request_inputs import MAX_TEMPERATURE, GenerateParams, LikelihoodParams, parse_params, read_inputs
 from service.settings import Settings
 from service.streams import GenerationRequest, GenerationStream
 
@@ -56,7 +56,7 @@ async def info(request: Request) -> dict:
                    "streams_per_worker": settings.max_streams_per_worker,
                    "realtime_streams": int(state.engine.realtime_streams),
                    "live_streams_limit": state.engine.live_limit, "min_realtime_factor": settings.min_realtime_factor},
-        "limits": {"max_duration_seconds": settings.max_duration_seconds,
+        "limits": {"max_duration_seconds": settings.max_duration_seconds, "max_temperature": MAX_TEMPERATURE,
                    "max_seed_seconds": settings.max_seed_seconds,
                    "max_likelihood_seconds": settings.max_likelihood_seconds,
                    "max_upload_bytes": settings.max_upload_bytes},

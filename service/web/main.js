@@ -28,6 +28,8 @@ function applyLimits(limits) {
   $("seed-hint").textContent = "Any format the server accepts (WAV, FLAC, Ogg, MP3, AIFF and more), at most " +
     `${limits.max_seed_seconds} s.`;
   $("score-hint").textContent = `At most ${limits.max_likelihood_seconds} s. Or score what is already on this page:`;
+  $("temperature").max = limits.max_temperature;
+  $("temperature-hint").textContent = `More than 0, at most ${limits.max_temperature}; lower is more conservative.`;
 }
 
 async function loadInfo() {
