@@ -89,17 +89,15 @@ class StreamQueue:
                 self._cond.wait()
             if self._stopping:
                 return None
-            taken = []
-            while self._pending and len(taken) < free_slots:
-                stream = self._pending.popleft()
-                if stream.cancelled.is_set():
-                    self.places.release()
-                    continue
-                taken.append(stream)
+            # Streams whose client left while they waited give their places back now, not when a slot frees.
+            for stream in [s for s in self._pending if s.cancelled.is_set()]:
+                self._pending.remove(stream)
+                self.places.release()
+            taken = [self._pending.popleft() for _ in range(min(free_slots, len(self._pending)))]
             self.metrics.queue_depth.set(len(self._pending))
             return taken
 
-    def release(self, stream: GenerationStream) -> None:
+    def release(self) -> None:
         """A stream taken by a worker (or handed back by `stop`) has left: its place is free."""
         self.places.release()
 

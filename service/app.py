@@ -47,42 +47,17 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
         state.checkpoint_path = resolve_checkpoint(settings.checkpoint)
         # Fails start-up (before any request is served) on a missing or corrupt checkpoint.
         model, state.metadata = checkpoint or load_checkpoint(state.checkpoint_path)
-        if settings.device == "auto":
-            device, backend, state.kernel_rates = fastest_kernel(model, settings.max_streams_per_worker,
-                                                                 settings.step_threads)
-            log.info("kernels measured with %d streams (samples/s): %s; using %s/%s", settings.max_streams_per_worker,
-                     ", ".join(f"{name} {rate:,.0f}" for name, rate in state.kernel_rates.items()), device, backend)
-        else:
-            device, backend = resolve_device(settings.device), "auto"
-        state.model = model.to(device)
-        engine = Engine(state.model, state.metrics, workers=settings.workers, backend=backend,
-                        streams_per_worker=settings.max_streams_per_worker, queue_size=settings.queue_size,
-                        chunk_samples=settings.chunk_samples, timeout_seconds=settings.request_timeout_seconds,
-                        step_threads=settings.step_threads, min_realtime_factor=settings.min_realtime_factor)
-        if engine.backend == "native":
-            # The native kernel runs its own threads; torch's pool would compete with them for cores.
-            torch.set_num_threads(1)
-        state.engine, state.scorer = engine, Scorer(state.model, settings.queue_size)
-        # Half the cores by default: decoding must not take every core from the engine.
-        cores = usable_cores()
-        state.decoder = DecodePool(model.config, settings.decode_workers or max(1, cores // 2),
-                                   waiting=settings.queue_size)
-        state.metrics.model.info({"checkpoint": state.checkpoint_path.name, "sha256": state.metadata["sha256"],
-                                  "backend": engine.backend, "receptive_field": str(model.receptive_field)})
-
-        def warm_up_then_ready() -> None:
-            engine.start()
-            state.lifecycle.ready = True
-            log.info("ready: %s on %s (%s kernel; %d streams in real time, %d admitted at once)",
-                     state.checkpoint_path.name, device, engine.backend, engine.realtime_streams, engine.live_limit)
-
-        threading.Thread(target=warm_up_then_ready, name="wavenet-warm-up", daemon=True).start()
+        # The rest measures kernels and capacity for seconds: in a thread, so that the port opens and
+        # /healthz answers meanwhile (/readyz says 503 until it is done).
+        threading.Thread(target=start_serving, args=(state, model), name="wavenet-start-up", daemon=True).start()
         try:
             yield
         finally:
             state.lifecycle.ready = False
-            engine.stop()
-            state.decoder.shutdown()
+            if state.engine is not None:
+                state.engine.stop()
+            if state.decoder is not None:
+                state.decoder.shutdown()
 
     # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN.
     app = FastAPIOffline(
@@ -103,3 +78,38 @@ def create_app(settings: Settings | None = None, checkpoint: tuple[WaveNet, dict
     app.include_router(build_router(settings))
     app.include_router(web_page.router)  # the page at / and its files under /ui/
     return app
+
+
+def start_serving(state: AppState, model: WaveNet) -> None:
+    """Pick the device and kernel, build the engine, scorer and decoders, warm up, then say ready."""
+    settings = state.settings
+    try:
+        if settings.device == "auto":
+            device, backend, state.kernel_rates = fastest_kernel(model, settings.max_streams_per_worker,
+                                                                 settings.step_threads)
+            log.info("kernels measured with %d streams (samples/s): %s; using %s/%s", settings.max_streams_per_worker,
+                     ", ".join(f"{name} {rate:,.0f}" for name, rate in state.kernel_rates.items()), device, backend)
+        else:
+            device, backend = resolve_device(settings.device), "auto"
+        state.model = model.to(device)
+        engine = Engine(state.model, state.metrics, workers=settings.workers, backend=backend,
+                        streams_per_worker=settings.max_streams_per_worker, queue_size=settings.queue_size,
+                        chunk_samples=settings.chunk_samples, timeout_seconds=settings.request_timeout_seconds,
+                        step_threads=settings.step_threads, min_realtime_factor=settings.min_realtime_factor)
+        if engine.backend == "native":
+            # The native kernel runs its own threads; torch's pool would compete with them for cores.
+            torch.set_num_threads(1)
+        state.scorer = Scorer(state.model, settings.queue_size)
+        # Half the cores by default: decoding must not take every core from the engine.
+        state.decoder = DecodePool(model.config, settings.decode_workers or max(1, usable_cores() // 2),
+                                   waiting=settings.queue_size)
+        state.metrics.model.info({"checkpoint": state.checkpoint_path.name, "sha256": state.metadata["sha256"],
+                                  "backend": engine.backend, "receptive_field": str(model.receptive_field)})
+        engine.start()
+        state.engine = engine
+    except Exception:
+        log.exception("start-up failed: the server stays not ready")
+        return
+    state.lifecycle.ready = True
+    log.info("ready: %s on %s (%s kernel; %g streams in real time, %d generated at once)",
+             state.checkpoint_path.name, device, engine.backend, engine.realtime_streams, engine.live_limit)

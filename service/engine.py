@@ -45,13 +45,20 @@ class Engine:
         return self.metrics.realtime_streams
 
     @property
+    def alive(self) -> bool:
+        """Every worker still runs (a worker that failed takes no more streams: the replica is not ready)."""
+        return not any(worker.failed for worker in self.workers)
+
+    @property
     def live_limit(self) -> int:
         """Streams generated at once (the rest wait in the queue): measured by `start`."""
         return sum(worker.live_limit for worker in self.workers)
 
     def start(self) -> None:
         """Warm every worker up, measuring how many streams it serves fast enough; admit that many live
-        streams plus the queue; then start the workers."""
+        streams plus the queue; then start the workers. Workers are measured one at a time, each alone on
+        the device: with several workers the sum overestimates what they serve together (one worker, the
+        default, is measured as it runs)."""
         self.metrics.set_realtime_streams(sum(worker.warm_up(self.min_realtime_factor) for worker in self.workers))
         self.queue.places.limit = self.live_limit + self.queue_size
         for worker in self.workers:
@@ -60,7 +67,7 @@ class Engine:
     def stop(self) -> None:
         for stream in self.queue.stop():
             stream.end(ShuttingDown("the server shut down before the stream started"))
-            self.queue.release(stream)
+            self.queue.release()
         for worker in self.workers:
             if worker.thread.is_alive():
                 worker.thread.join(timeout=10)

@@ -89,6 +89,10 @@ class DecodersBusy(Unavailable):
     """Every audio decoder and its queue are taken."""
 
 
+class UploadsBusy(Unavailable):
+    """As many request bodies as allowed are arriving already."""
+
+
 class ShuttingDown(Unavailable):
     """The engine stopped (server shutdown) before or while the stream ran."""
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
 
 from model_core.wav_format import wav_header, wav_payload_size, wav_stream
 from service import openapi_docs as docs
-from service.app_state import app_state
-from service.errors import InvalidAudio, ShuttingDown, StreamTimedOut
+from service.app_state import AppState, app_state
+from service.errors import InvalidAudio, NotReady, ShuttingDown, StreamTimedOut
 from service.request_inputs import MAX_TEMPERATURE, GenerateParams, LikelihoodParams, parse_params, read_inputs
 from service.settings import Settings
 from service.streams import GenerationRequest, GenerationStream
@@ -30,8 +32,15 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
+def require_serving(state: AppState) -> None:
+    """503 unless the model is loaded, the server is not draining and every engine worker runs."""
+    state.lifecycle.require_ready()
+    if state.engine is not None and not state.engine.alive:
+        raise NotReady("an engine worker failed; see the server log")
+
+
 async def readyz(request: Request) -> Response:
-    app_state(request).lifecycle.require_ready()
+    require_serving(app_state(request))
     return Response('{"status":"ready"}', media_type="application/json")
 
 
@@ -65,7 +74,7 @@ async def info(request: Request) -> dict:
 
 async def generate(request: Request) -> Response:
     state = app_state(request)
-    state.lifecycle.require_ready()
+    require_serving(state)
     settings = state.settings
     audio, raw_params = await read_inputs(request, "seed")
     params = parse_params(GenerateParams, raw_params, {"max_duration_seconds": settings.max_duration_seconds})
@@ -78,9 +87,24 @@ async def generate(request: Request) -> Response:
     total = len(echoed) + num_samples
     body = _streamed_body(request, stream, wav_stream(stream, num_samples, rate, params.format, echoed))
     content_length = len(wav_header(total, rate, params.format)) + wav_payload_size(total, params.format)
-    return StreamingResponse(body, media_type="audio/wav", headers={
+    return _StreamResponse(stream, body, media_type="audio/wav", headers={
         "Content-Length": str(content_length), "X-Sample-Rate": str(rate),
         "X-Random-Seed": str(stream_params.random_seed), "Cache-Control": "no-store"})
+
+
+class _StreamResponse(StreamingResponse):
+    """Cancels its stream however the response ends: the body's own `finally` never runs when the client
+    leaves before the body is first iterated (Starlette then cancels the response before it starts)."""
+
+    def __init__(self, stream: GenerationStream, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.stream.cancel()  # no-op when finished; frees the slot when the client went away
 
 
 async def _streamed_body(request: Request, stream: GenerationStream,
@@ -95,6 +119,9 @@ async def _streamed_body(request: Request, stream: GenerationStream,
     except (StreamTimedOut, ShuttingDown) as error:
         log.warning("stream %s ended early after %d of %d samples: %s", request_id, stream.delivered,
                     stream.request.num_samples, error)
+    except Exception:
+        log.exception("stream %s failed after %d of %d samples", request_id, stream.delivered,
+                      stream.request.num_samples)
     except asyncio.CancelledError:
         # Cancelled when the client leaves, or by the server when its shutdown grace period ran out.
         if lifecycle.past_drain_deadline():
@@ -102,8 +129,6 @@ async def _streamed_body(request: Request, stream: GenerationStream,
             log.warning("stream %s cut by shutdown after %d of %d samples", request_id, stream.delivered,
                         stream.request.num_samples)
         raise
-    finally:
-        stream.cancel()  # no-op when finished; frees the slot when the client went away
 
 
 async def likelihood(request: Request) -> dict:

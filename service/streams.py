@@ -46,8 +46,10 @@ class GenerationStream:
         self._put(error if error is not None else _END)
 
     def _put(self, item: object) -> None:
-        if not self.loop.is_closed():
+        try:
             self.loop.call_soon_threadsafe(self._chunks.put_nowait, item)
+        except RuntimeError:  # the event loop has closed (server shutdown): nobody is left to read it
+            pass
 
     def __aiter__(self) -> GenerationStream:
         return self

@@ -18,14 +18,16 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import UploadStalled, UploadTooLarge, error_body
+from service.errors import ServiceError, UploadsBusy, UploadStalled, UploadTooLarge, error_body
 
 
-def _json(status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]]) -> tuple[dict, dict]:
-    body = error_body(code, detail)
-    return ({"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"), *headers]},
-            {"type": "http.response.body", "body": body})
+def _answer(error: ServiceError) -> tuple[dict, dict]:
+    """The error's response as ASGI messages (sent from here, before the app and its handlers run)."""
+    headers = {**(error.headers or {}), "Connection": "close"}
+    return ({"type": "http.response.start", "status": error.status,
+             "headers": [(b"content-type", b"application/json"),
+                         *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]},
+            {"type": "http.response.body", "body": error_body(error.code, error.detail)})
 
 
 class UploadLimitMiddleware:
@@ -45,14 +47,13 @@ class UploadLimitMiddleware:
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            for message in _json(413, "upload_too_large", f"the upload is {int(declared)} bytes; the limit is "
-                                 f"{self.max_bytes}", [(b"connection", b"close")]):
+            for message in _answer(UploadTooLarge(f"the upload is {int(declared)} bytes; the limit is "
+                                                  f"{self.max_bytes}")):
                 await send(message)
             return
         has_body = (declared is not None and declared.strip(b"0") != b"") or b"transfer-encoding" in headers
         if has_body and self.arriving >= self.max_concurrent:
-            for message in _json(503, "busy", f"{self.max_concurrent} uploads are arriving already; retry later",
-                                 [(b"retry-after", b"2"), (b"connection", b"close")]):
+            for message in _answer(UploadsBusy(f"{self.max_concurrent} uploads are arriving already; retry later")):
                 await send(message)
             return
         received = 0

@@ -68,6 +68,7 @@ class EngineWorker:
         self.capacity, self.chunk_samples = capacity, chunk_samples
         self.live_limit = capacity
         """Streams this worker advances at once: set from measurement by `warm_up`."""
+        self.failed = False
         self.live: list[_Emission] = []
         self.thread = threading.Thread(target=self._run, name=f"wavenet-engine-{index}", daemon=True)
 
@@ -77,9 +78,13 @@ class EngineWorker:
 
     def warm_up(self, min_realtime_factor: float) -> float:
         """Run the real path (priming, rounds of steps) before the first request needs it, measuring the
-        aggregate speed at 1, 2, 4, ... live slots. Sets `live_limit`: the most streams that each still run
-        at least `min_realtime_factor` x real time (0: every slot; at least one stream in any case)
-        -> the most streams that each run at least in real time (what the capacity gauge divides by)."""
+        aggregate speed at 1, 2, 4, ... live slots, and set `live_limit` from it: the most streams that each
+        still run `min_realtime_factor` x real time, at least one (a factor of 0: every slot).
+
+        Returns the streams this worker generates in real time: the most that each run at least 1x, or,
+        when not even one does, the fraction of one stream's real time that one stream gets (so the
+        capacity gauge, live streams over this, reads above 1 on a replica too slow for any stream).
+        """
         slots = range(self.capacity)
         self.sampler.prime_slots(slots, torch.full((self.capacity, 64), SILENCE_CODE, dtype=torch.long),
                                  params=[StreamParams(random_seed=slot) for slot in slots])
@@ -90,7 +95,7 @@ class EngineWorker:
                  ", ".join(f"{n}: {factor:.2f}" for n, factor in per_stream.items()))
         self.live_limit = max(1, _most_streams_at(per_stream, min_realtime_factor)) if min_realtime_factor > 0 \
             else self.capacity
-        return float(_most_streams_at(per_stream, 1.0))
+        return float(_most_streams_at(per_stream, 1.0)) or per_stream[1]
 
     def _samples_per_second(self, live: int) -> float:
         """Aggregate generation speed with `live` slots stepping: the best of a few rounds (noise only slows)."""
@@ -102,16 +107,24 @@ class EngineWorker:
         return STEPS_PER_ROUND * live / best
 
     def _run(self) -> None:
-        while True:
-            admitted = self.queue.take(self.live_limit - len(self.live), block=not self.live)
-            if admitted is None:  # stopping: whoever is still live is told so, not left waiting
-                for slot in reversed(range(len(self.live))):
-                    self._retire(slot, ShuttingDown("the server shut down before the stream ended"))
-                return
-            for stream in admitted:
-                self._admit(stream)
-            if self.live:
-                self._advance()
+        try:
+            while True:
+                admitted = self.queue.take(self.live_limit - len(self.live), block=not self.live)
+                if admitted is None:  # stopping: whoever is still live is told so, not left waiting
+                    self._retire_all(ShuttingDown("the server shut down before the stream ended"))
+                    return
+                for stream in admitted:
+                    self._admit(stream)
+                if self.live:
+                    self._advance()
+        except Exception as error:  # a bug here must not leave readers waiting forever on a dead thread
+            log.exception("engine worker failed; its streams end with the error and it takes no more")
+            self.failed = True
+            self._retire_all(error)
+
+    def _retire_all(self, error: BaseException) -> None:
+        for slot in reversed(range(len(self.live))):
+            self._retire(slot, error)
 
     def _admit(self, stream: GenerationStream) -> None:
         slot = len(self.live)
@@ -143,7 +156,7 @@ class EngineWorker:
             elapsed = max(time.monotonic() - stream.submitted_at, 1e-9)
             self.metrics.real_time_factor.observe(produced / self.sampler.config.sample_rate / elapsed)
         self.metrics.stream_ended()
-        self.queue.release(stream)
+        self.queue.release()
 
     def _advance(self) -> None:
         """Generate the next few samples of every live stream in one sampler call, emit chunks, and
@@ -166,8 +179,7 @@ class EngineWorker:
             codes = self.sampler.sample_steps(steps, n)
         except Exception as error:
             log.exception("engine step failed")
-            for slot in reversed(range(n)):
-                self._retire(slot, error)
+            self._retire_all(error)
             return
         self.metrics.batch_size.observe(n)
         self.metrics.generated_samples.inc(n * steps)

@@ -69,3 +69,8 @@ def test_commands_use_the_environment_checkpoint_or_say_what_is_missing(installe
                        "--out", str(out), WAVENET_CHECKPOINT=str(tmp_path / "elsewhere.safetensors"))
     assert argument.returncode == 0, argument.stderr  # the argument wins over the environment
     assert len(soundfile.read(out)[0]) == 80 and not np.isnan(soundfile.read(out)[0]).any()
+
+
+def test_the_wheel_carries_the_web_page_and_the_kernel_source(installed):
+    assert (installed / "service" / "web" / "index.html").is_file()
+    assert (installed / "model_core" / "inference" / "kernels" / "wavenet_step.h").is_file()

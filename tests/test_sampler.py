@@ -276,3 +276,37 @@ def test_usable_cores_follow_a_cgroup_cpu_quota(tmp_path):
     limit.write_text(f"{100000 * (affinity + 3)} 100000\n")  # a quota above the affinity: the affinity
     assert usable_cores(limit) == affinity
     assert usable_cores(tmp_path / "absent") == affinity
+
+
+@pytest.mark.skipif(not native_available(), reason="native kernel not built")
+def test_auto_kernel_choice_leaves_out_a_kernel_library_of_another_abi(monkeypatch):
+    from model_core.inference import kernel_choice
+    from model_core.inference.kernels import native
+
+    monkeypatch.setattr(native, "ABI_VERSION", native.ABI_VERSION + 1)
+    device, backend, rates = kernel_choice.fastest_kernel(make_model(), slots=2)
+    assert "cpu/native" not in rates and (device.type, backend) in {("cpu", "torch"), ("cuda", "torch")}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_slot_draws_with_its_own_counter(backend):
+    """A stream that joins later starts its draws at counter 0 while its batch mate goes on counting."""
+    from model_core.inference.draws import counter_uniform, sample_codes
+
+    model = make_model()
+    seeds = torch.randint(0, 256, (2, 30))
+    sampler = IncrementalSampler(model, 2, backend=backend)
+    sampler.prime_slots([0], seeds[:1], params=[StreamParams(0.9, 5)])
+    first = sampler.sample_steps(10, 1)[0]
+    sampler.prime_slots([1], seeds[1:], params=[StreamParams(1.2, 6)])
+    both = sampler.sample_steps(30, 2)
+    assert sampler.draws.tolist() == [40, 30]
+
+    alone = IncrementalSampler(model, 1, backend=backend)
+    for slot, (params, expected) in enumerate([(StreamParams(0.9, 5), np.r_[first, both[0]]),
+                                               (StreamParams(1.2, 6), both[1])]):
+        logits = alone.prime(seeds[slot:slot + 1])
+        for k, code in enumerate(expected):
+            drawn = sample_codes(logits, [params.temperature], counter_uniform([params.random_seed], [k]))
+            assert int(drawn[0]) == code, (slot, k)
+            logits = alone.step(drawn)

@@ -172,3 +172,28 @@ def test_live_streams_are_capped_at_what_runs_fast_enough_and_the_rest_wait(monk
             assert engine.realtime_streams == 2  # each of 2 streams runs >= 1x real time, not each of 4
         finally:
             engine.stop()
+
+
+def test_streams_beyond_the_measured_limit_wait_in_the_queue(monkeypatch):
+    from service import workers
+
+    measured = {1: 8_000 * 3.0, 2: 2 * 8_000 * 1.6, 4: 4 * 8_000 * 0.9}
+    monkeypatch.setattr(workers.EngineWorker, "_samples_per_second", lambda self, live: measured[live])
+    metrics = Metrics()
+    engine = Engine(make_model(), metrics, workers=1, streams_per_worker=4, queue_size=3, min_realtime_factor=1.0)
+    engine.start()
+
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        streams = [engine.submit(GenerationRequest(None, 10**7, StreamParams(random_seed=i)), loop) for i in range(3)]
+        await asyncio.sleep(0.5)
+        seen = (metrics.registry.get_sample_value("wavenet_active_streams"),
+                metrics.registry.get_sample_value("wavenet_queue_depth"))
+        for stream in streams:
+            stream.cancel()
+        return seen
+
+    try:
+        assert asyncio.run(scenario()) == (2, 1)  # 2 live (the measured limit) of 4 slots, the third waits
+    finally:
+        engine.stop()

@@ -8,22 +8,31 @@ with all slots live, and the fastest wins.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 
 import torch
 
 from model_core.inference.draws import StreamParams
-from model_core.inference.kernels.native import native_available
+from model_core.inference.kernels.native import NativeKernelUnavailable, load_library, native_available
 from model_core.inference.sampler import IncrementalSampler
 from model_core.model import WaveNet
 from model_core.mu_law import SILENCE_CODE
 
+log = logging.getLogger("wavenet.kernels")
 ROUNDS, STEPS = 3, 40
 
 
 def candidates() -> list[tuple[str, str]]:
-    """(device, backend) pairs this host can run."""
-    found = [("cpu", "torch")] + ([("cpu", "native")] if native_available() else [])
+    """(device, backend) pairs this host can run; a native kernel that does not load (missing, stale ABI)
+    is left out with a warning, so `auto` still starts on the torch kernel."""
+    found = [("cpu", "torch")]
+    if native_available():
+        try:
+            load_library()
+            found.append(("cpu", "native"))
+        except NativeKernelUnavailable as error:
+            log.warning("%s; measuring the other kernels only", error)
     return found + ([("cuda", "torch")] if torch.cuda.is_available() else [])
 
 

@@ -73,10 +73,14 @@ def load_library(path: Path | None = None) -> ctypes.CDLL:
     if path is None:
         raise NativeKernelUnavailable("the compiled step kernel is not built; reinstall the package with a C "
                                       "compiler")
-    library = ctypes.CDLL(str(path))
-    if not hasattr(library, "wavenet_abi_version"):
-        raise NativeKernelUnavailable(f"{path.name} predates the versioned kernel ABI; rebuild it "
-                                      "(pip install -e . or make clean test)")
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as error:  # e.g. no OpenMP runtime, another architecture
+        raise NativeKernelUnavailable(f"{path.name} cannot be loaded: {error}") from error
+    missing = [name for name in _SIGNATURES if not hasattr(library, name)]
+    if missing:
+        raise NativeKernelUnavailable(f"{path.name} lacks {', '.join(missing)} (it predates the versioned kernel "
+                                      "ABI); rebuild it (pip install -e . or make clean test)")
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(library, name)
         function.restype, function.argtypes = restype, argtypes
