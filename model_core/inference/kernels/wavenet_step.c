@@ -201,17 +201,32 @@ static int64_t sample_row(const float *logits, int classes, double temperature, 
 /* `steps` rounds of: draw each stream's next code from its logits, then advance every stream with it.
  * logits (B, classes) hold each stream's next-sample distribution on entry and on return; counters (B)
  * count each stream's draws so far and are advanced; codes_out (B, steps) receives the draws. One call
- * replaces `steps` round trips through Python, which at small batches cost more than the step itself. */
+ * replaces `steps` round trips through Python, which at small batches cost more than the step itself.
+ *
+ * Streams never read each other's state, so each thread takes its share of whole blocks and runs all
+ * `steps` rounds on them alone: one fork and one join per call, not per step. Threads that sleep between
+ * calls (OMP_WAIT_POLICY=PASSIVE) then cost one wake-up per call, and a thread that loses its core for a
+ * while delays only the call's end, not every step of its team mates. */
 void wavenet_sample_steps(const wavenet_model *m, int32_t batch, int32_t steps, float *logits,
                           const double *temperatures, const uint64_t *seeds, int64_t *counters,
                           const float *gate_bias, float *queues, int64_t time, int64_t *codes_out,
                           float *scratch, int64_t *codes, int32_t threads) {
-    for (int k = 0; k < steps; ++k) {
-        for (int r = 0; r < batch; ++r) {
-            const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
-            codes[r] = sample_row(logits + (int64_t)r * m->classes, m->classes, temperatures[r], u);
-            codes_out[(int64_t)r * steps + k] = codes[r];
+    const int blocks = (batch + BLOCK - 1) / BLOCK;
+    const int teams = threads < blocks ? threads : blocks;
+    float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
+    #pragma omp parallel num_threads(teams) if (teams > 1)
+    {
+        const int team = teams > 1 ? omp_get_thread_num() : 0;
+        const int first = (int)((int64_t)blocks * team / teams) * BLOCK;
+        const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
+        const int end = last < batch ? last : batch;
+        for (int k = 0; k < steps && end > first; ++k) {
+            for (int r = first; r < end; ++r) {
+                const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
+                codes[r] = sample_row(logits + (int64_t)r * m->classes, m->classes, temperatures[r], u);
+                codes_out[(int64_t)r * steps + k] = codes[r];
+            }
+            step_rows(m, first, end - first, codes, gate_bias, queues, time + k, logits, x, skip);
         }
-        wavenet_step(m, batch, codes, gate_bias, queues, time + k, logits, scratch, threads);
     }
 }
