@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     step_threads: int | None = Field(
         None, ge=1, description="CPU threads of the native step kernel; default: "
         "model_core.inference.kernels.native.default_step_threads (every core under `wavenet serve`, whose "
-        "kernel threads sleep between steps)")
+        "kernel threads sleep between rounds)")
     chunk_samples: int = Field(1600, ge=16, description="samples per streamed chunk (after a short first one)")
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="empty: no auth")

@@ -57,7 +57,7 @@ def native_available() -> bool:
 
 def default_step_threads() -> int:
     """Kernel threads unless told otherwise (WAVENET_STEP_THREADS). Every core when OpenMP threads sleep
-    between steps (OMP_WAIT_POLICY=PASSIVE, which `wavenet` sets before OpenMP starts); otherwise every core
+    between rounds (OMP_WAIT_POLICY=PASSIVE, which `wavenet` sets before OpenMP starts); otherwise every core
     but one, left to the caller's own work: spinning threads that share a core with busy work collapse. A
     batch of one block of streams runs on one thread anyway."""
     configured = os.environ.get("WAVENET_STEP_THREADS")
