@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
 PORT ?= 8000
 
-.PHONY: run test test-slow test-hostile test-lb test-browser test-contract lint bench bench-augment bench-service data train export eval eval-robust docker-check docker-smoke clean
+.PHONY: run test test-slow test-hostile test-lb test-browser test-contract lint bench bench-augment bench-service bench-contention data train export eval eval-robust docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/inference/kernels/wavenet_step.c model_core/inference/kernels/wavenet_step.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: $(STAMP)
 
 bench-augment: $(STAMP)  ## what on-the-fly augmentation costs a training step (needs data/corpus)
 	$(PY) -m benchmarks.augment_cost --cache data/corpus
+
+bench-contention: $(STAMP)  ## the native kernel idle and beside a busy process, per OpenMP wait policy
+	$(PY) -m benchmarks.kernel_contention --write BENCHMARKS.md
 
 bench-service: $(STAMP)
 	$(PY) -m benchmarks.service_throughput --checkpoint $(CHECKPOINT) --clients 16 --seconds 10 --write BENCHMARKS.md
