@@ -56,20 +56,23 @@ def test_beats_classical_coders_on_held_out_speech(shipped, seed_codes):
 
 def test_continuation_sounds_like_speech_continuing(shipped, seed_codes):
     """Speech-like (far from white), at the seed's level and without an offset. The level is averaged over
-    24 continuations: one 2 s continuation may land in a pause (single ones measured -5.8 to +0.6 dB, standard
+    24 continuations: one 2 s continuation may land in a pause (single ones measured -4.4 to +2.7 dB, standard
     deviation 1.7 dB), so the mean of a few would be a noisy estimate of the level the model keeps."""
     model, _ = shipped
     rate = model.config.sample_rate
     seed = mu_law_decode(seed_codes)
     white = spectral_flatness(np.random.default_rng(0).standard_normal(2 * rate))
-    levels = []
-    for random_seed in range(24):
-        continuation = mu_law_decode(generate(model, seed_codes, 2 * rate, StreamParams(1.0, random_seed)))
-        levels.append(rms_db(continuation) - rms_db(seed))
+    continuations = [mu_law_decode(generate(model, seed_codes, 2 * rate, StreamParams(1.0, random_seed)))
+                     for random_seed in range(24)]
+    levels = [rms_db(continuation) - rms_db(seed) for continuation in continuations]
+    for continuation in continuations:
         assert spectral_flatness(continuation) < 0.5 * white
-        assert abs(continuation.mean()) < 1e-3  # DC-free, as the front end makes its input
     assert all(abs(level) < 6 for level in levels[:6])
     assert abs(np.mean(levels)) < 3
+    # DC-free, as the front end makes its input. Over all 48 s: the mean of one 2 s continuation of speech
+    # wanders by about 4e-4 (measured, up to 1.2e-3 in 24), the mean of 48 s by about 1e-4, so 1e-3 here
+    # sits far above chance and 50 times below the offset (0.05) the issue started from.
+    assert abs(np.concatenate(continuations).mean()) < 1e-3
 
 
 def test_the_shipped_checkpoint_records_its_front_end(shipped):
