@@ -148,6 +148,14 @@ static void step_rows(const wavenet_model *m, int first, int count, const int64_
     }
 }
 
+/* The rows [first, end) that this thread of a team of `teams` takes: a contiguous share of whole blocks. */
+static inline void team_share(int batch, int blocks, int teams, int *first, int *end) {
+    const int team = teams > 1 ? omp_get_thread_num() : 0;
+    const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
+    *first = (int)((int64_t)blocks * team / teams) * BLOCK;
+    *end = last < batch ? last : batch;
+}
+
 /* codes (B), gate_bias (B, layers, G), queues (B, Q, R) updated in place, logits (B, classes),
  * scratch (B, R + S) for the residual and skip streams.
  *
@@ -162,10 +170,8 @@ void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, c
     float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
     #pragma omp parallel num_threads(teams) if (teams > 1)
     {
-        const int team = teams > 1 ? omp_get_thread_num() : 0;
-        const int first = (int)((int64_t)blocks * team / teams) * BLOCK;
-        const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
-        const int end = last < batch ? last : batch;
+        int first, end;
+        team_share(batch, blocks, teams, &first, &end);
         if (end > first) step_rows(m, first, end - first, codes, gate_bias, queues, time, logits, x, skip);
     }
 }
@@ -216,10 +222,8 @@ void wavenet_sample_steps(const wavenet_model *m, int32_t batch, int32_t steps, 
     float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
     #pragma omp parallel num_threads(teams) if (teams > 1)
     {
-        const int team = teams > 1 ? omp_get_thread_num() : 0;
-        const int first = (int)((int64_t)blocks * team / teams) * BLOCK;
-        const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
-        const int end = last < batch ? last : batch;
+        int first, end;
+        team_share(batch, blocks, teams, &first, &end);
         for (int k = 0; k < steps && end > first; ++k) {
             for (int r = first; r < end; ++r) {
                 const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
