@@ -19,13 +19,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from model_core.inference.draws import StreamParams
 from model_core.inference.generate import seed_or_silence
+from model_core.inference.kernel_choice import prime_all_with_silence, round_rate
 from model_core.inference.sampler import IncrementalSampler
 from model_core.model import WaveNet
-from model_core.mu_law import SILENCE_CODE
 from service.admission import StreamQueue
 from service.errors import ShuttingDown, StreamTimedOut
 from service.metrics import Metrics
@@ -36,7 +34,6 @@ FIRST_CHUNK_SAMPLES = 80  # 10 ms at 8 kHz: the first audio leaves as soon as it
 STEPS_PER_ROUND = 40
 """Samples per live stream between two looks at the queue: new streams join within 5 ms of audio, and the
 Python work per round is spread over 40 steps (per step it cost more than the step at small batches)."""
-WARM_UP_ROUNDS = 3
 
 
 @dataclass(eq=False)
@@ -85,10 +82,7 @@ class EngineWorker:
         when not even one does, the fraction of one stream's real time that one stream gets (so the
         capacity gauge, live streams over this, reads above 1 on a replica too slow for any stream).
         """
-        slots = range(self.capacity)
-        self.sampler.prime_slots(slots, torch.full((self.capacity, 64), SILENCE_CODE, dtype=torch.long),
-                                 params=[StreamParams(random_seed=slot) for slot in slots])
-        self.sampler.sample_steps(STEPS_PER_ROUND, self.capacity)
+        prime_all_with_silence(self.sampler)
         rate = self.sampler.config.sample_rate
         per_stream = {n: self._samples_per_second(n) / n / rate for n in _counts(self.capacity)}
         log.info("real-time factor of each stream, by live streams: %s",
@@ -98,13 +92,7 @@ class EngineWorker:
         return float(_most_streams_at(per_stream, 1.0)) or per_stream[1]
 
     def _samples_per_second(self, live: int) -> float:
-        """Aggregate generation speed with `live` slots stepping: the best of a few rounds (noise only slows)."""
-        best = float("inf")
-        for _ in range(WARM_UP_ROUNDS):
-            started = time.perf_counter()
-            self.sampler.sample_steps(STEPS_PER_ROUND, live)
-            best = min(best, time.perf_counter() - started)
-        return STEPS_PER_ROUND * live / best
+        return round_rate(self.sampler, live)
 
     def _run(self) -> None:
         try:

@@ -21,6 +21,7 @@ from model_core.mu_law import SILENCE_CODE
 
 log = logging.getLogger("wavenet.kernels")
 ROUNDS, STEPS = 3, 40
+"""Timed rounds per measurement, and steps per round (as long as the engine's rounds, service/workers.py)."""
 
 
 def candidates() -> list[tuple[str, str]]:
@@ -36,18 +37,30 @@ def candidates() -> list[tuple[str, str]]:
     return found + ([("cuda", "torch")] if torch.cuda.is_available() else [])
 
 
-def generation_rate(model: WaveNet, device: str, backend: str, slots: int, threads: int | None = None) -> float:
-    """Aggregate samples per second with `slots` streams live: the best of a few rounds."""
-    sampler = IncrementalSampler(copy.deepcopy(model).to(device), slots, backend=backend, threads=threads)
-    sampler.prime_slots(range(slots), torch.full((slots, 64), SILENCE_CODE, dtype=torch.long),
-                        params=[StreamParams(random_seed=i) for i in range(slots)])
-    sampler.sample_steps(STEPS, slots)  # warm-up: allocations, caches, CUDA kernels
+def prime_all_with_silence(sampler: IncrementalSampler) -> None:
+    """Every slot live (silent seeds, distinct random seeds) and one round run: allocations, caches and
+    CUDA kernels are warm before anything is timed."""
+    slots = range(sampler.batch_size)
+    sampler.prime_slots(slots, torch.full((sampler.batch_size, 64), SILENCE_CODE, dtype=torch.long),
+                        params=[StreamParams(random_seed=slot) for slot in slots])
+    sampler.sample_steps(STEPS, sampler.batch_size)
+
+
+def round_rate(sampler: IncrementalSampler, live: int) -> float:
+    """Aggregate samples per second of slots 0..live-1: the best of a few rounds (noise only slows)."""
     best = float("inf")
     for _ in range(ROUNDS):
         started = time.perf_counter()
-        sampler.sample_steps(STEPS, slots)  # returns codes on the host: the round is complete
+        sampler.sample_steps(STEPS, live)  # returns codes on the host: the round is complete
         best = min(best, time.perf_counter() - started)
-    return STEPS * slots / best
+    return STEPS * live / best
+
+
+def generation_rate(model: WaveNet, device: str, backend: str, slots: int, threads: int | None = None) -> float:
+    """Aggregate samples per second with `slots` streams live."""
+    sampler = IncrementalSampler(copy.deepcopy(model).to(device), slots, backend=backend, threads=threads)
+    prime_all_with_silence(sampler)
+    return round_rate(sampler, slots)
 
 
 def fastest_kernel(model: WaveNet, slots: int,
