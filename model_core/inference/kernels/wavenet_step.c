@@ -148,34 +148,6 @@ static void step_rows(const wavenet_model *m, int first, int count, const int64_
     }
 }
 
-/* The rows [first, end) that this thread of a team of `teams` takes: a contiguous share of whole blocks. */
-static inline void team_share(int batch, int blocks, int teams, int *first, int *end) {
-    const int team = teams > 1 ? omp_get_thread_num() : 0;
-    const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
-    *first = (int)((int64_t)blocks * team / teams) * BLOCK;
-    *end = last < batch ? last : batch;
-}
-
-/* codes (B), gate_bias (B, layers, G), queues (B, Q, R) updated in place, logits (B, classes),
- * scratch (B, R + S) for the residual and skip streams.
- *
- * Streams are independent, so each thread takes a contiguous share of whole blocks and runs it through
- * every layer on its own: one fork and one join per step, no barrier per layer (barriers between
- * spinning threads collapse when the cores are shared with other work). Each row's arithmetic is the
- * same whichever thread runs it. */
-void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, const float *gate_bias,
-                  float *queues, int64_t time, float *logits, float *scratch, int32_t threads) {
-    const int blocks = (batch + BLOCK - 1) / BLOCK;
-    const int teams = threads < blocks ? threads : blocks;
-    float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
-    #pragma omp parallel num_threads(teams) if (teams > 1)
-    {
-        int first, end;
-        team_share(batch, blocks, teams, &first, &end);
-        if (end > first) step_rows(m, first, end - first, codes, gate_bias, queues, time, logits, x, skip);
-    }
-}
-
 /* Counter-based uniform in [0, 1): SplitMix64's finaliser over (seed, counter), as draws.py. */
 static inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -204,33 +176,50 @@ static int64_t sample_row(const float *logits, int classes, double temperature, 
     return code < classes ? code : classes - 1;
 }
 
-/* `steps` rounds of: draw each stream's next code from its logits, then advance every stream with it.
- * logits (B, classes) hold each stream's next-sample distribution on entry and on return; counters (B)
- * count each stream's draws so far and are advanced; codes_out (B, steps) receives the draws. One call
- * replaces `steps` round trips through Python, which at small batches cost more than the step itself.
+/* `steps` steps of every stream: with `given` codes (B), one step fed those; otherwise each step first
+ * draws each stream's code from its logits (counters advanced, draws written to codes_out (B, steps),
+ * codes (B) as scratch). scratch (B, R + S) holds the residual and skip streams.
  *
- * Streams never read each other's state, so each thread takes its share of whole blocks and runs all
- * `steps` rounds on them alone: one fork and one join per call, not per step. Threads that sleep between
- * calls (OMP_WAIT_POLICY=PASSIVE) then cost one wake-up per call, and a thread that loses its core for a
- * while delays only the call's end, not every step of its team mates. */
-void wavenet_sample_steps(const wavenet_model *m, int32_t batch, int32_t steps, float *logits,
-                          const double *temperatures, const uint64_t *seeds, int64_t *counters,
-                          const float *gate_bias, float *queues, int64_t time, int64_t *codes_out,
-                          float *scratch, int64_t *codes, int32_t threads) {
+ * Streams never read each other's state, so each thread takes a contiguous share of whole blocks and runs
+ * every step of the call on them alone: one fork and one join per call, no barrier per step or layer.
+ * Threads that sleep between calls (OMP_WAIT_POLICY=PASSIVE) cost one wake-up per call, and a thread
+ * that loses its core for a while delays only the call's end, not every step of its team mates. Each
+ * row's arithmetic is the same whichever thread runs it. */
+static void advance(const wavenet_model *m, int batch, int steps, const int64_t *given, float *logits,
+                    const double *temperatures, const uint64_t *seeds, int64_t *counters,
+                    const float *gate_bias, float *queues, int64_t time, int64_t *codes_out, float *scratch,
+                    int64_t *codes, int threads) {
     const int blocks = (batch + BLOCK - 1) / BLOCK;
     const int teams = threads < blocks ? threads : blocks;
     float *x = scratch, *skip = scratch + (int64_t)batch * m->residual;
     #pragma omp parallel num_threads(teams) if (teams > 1)
     {
-        int first, end;
-        team_share(batch, blocks, teams, &first, &end);
+        const int team = teams > 1 ? omp_get_thread_num() : 0;
+        const int first = (int)((int64_t)blocks * team / teams) * BLOCK;
+        const int last = (int)((int64_t)blocks * (team + 1) / teams) * BLOCK;
+        const int end = last < batch ? last : batch;
         for (int k = 0; k < steps && end > first; ++k) {
-            for (int r = first; r < end; ++r) {
-                const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
-                codes[r] = sample_row(logits + (int64_t)r * m->classes, m->classes, temperatures[r], u);
-                codes_out[(int64_t)r * steps + k] = codes[r];
-            }
-            step_rows(m, first, end - first, codes, gate_bias, queues, time + k, logits, x, skip);
+            if (given == NULL)
+                for (int r = first; r < end; ++r) {
+                    const double u = counter_uniform(seeds[r], (uint64_t)counters[r]++);
+                    codes[r] = sample_row(logits + (int64_t)r * m->classes, m->classes, temperatures[r], u);
+                    codes_out[(int64_t)r * steps + k] = codes[r];
+                }
+            step_rows(m, first, end - first, given ? given : codes, gate_bias, queues, time + k, logits, x, skip);
         }
     }
+}
+
+void wavenet_step(const wavenet_model *m, int32_t batch, const int64_t *codes, const float *gate_bias,
+                  float *queues, int64_t time, float *logits, float *scratch, int32_t threads) {
+    advance(m, batch, 1, codes, logits, NULL, NULL, NULL, gate_bias, queues, time, NULL, scratch, NULL, threads);
+}
+
+/* One call replaces `steps` round trips through Python, which at small batches cost more than the step. */
+void wavenet_sample_steps(const wavenet_model *m, int32_t batch, int32_t steps, float *logits,
+                          const double *temperatures, const uint64_t *seeds, int64_t *counters,
+                          const float *gate_bias, float *queues, int64_t time, int64_t *codes_out,
+                          float *scratch, int64_t *codes, int32_t threads) {
+    advance(m, batch, steps, NULL, logits, temperatures, seeds, counters, gate_bias, queues, time, codes_out,
+            scratch, codes, threads);
 }
