@@ -14,12 +14,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
+import soxr
 from tqdm import tqdm
 
 from model_core.audio_io import AudioError, read_audio
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".gsm"}
 ASTERISK_VOICES = {  # Debian's asterisk-core-sounds-*-wav packages, CC-BY-SA-3.0
     "asterisk-core-sounds-en-wav": "en_US_f_Allison",
     "asterisk-core-sounds-es-wav": "es_MX_f_Allison",
@@ -28,6 +30,13 @@ ASTERISK_VOICES = {  # Debian's asterisk-core-sounds-*-wav packages, CC-BY-SA-3.
     "asterisk-core-sounds-ru-wav": "ru_RU_f_IvrvoiceRU",
 }
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
+PROMPT_VOICES_ROOT = Path("data/voices")
+"""Where scripts/install-voices.sh unpacks the GSM 6.10 prompt sets (folders named as below)."""
+TRAINED_PROMPT_VOICES = ("fr_FR_f_Armelle",)
+"""asterisk-prompt-fr-armelle (BSD-style licence, compatible with the weights' CC-BY-SA-3.0): trained on."""
+UNSEEN_PROMPT_VOICES = ("es_CO_f_July",)
+"""asterisk-prompt-es-co (GPL-2, which CC-BY-SA-3.0 weights cannot carry): never trained on, so it is an
+unseen speaker for `wavenet eval --data data/voices/es_CO_f_July`."""
 INDEX_VERSION = 2
 PCM_SCALE = 32767.0
 
@@ -35,6 +44,27 @@ PCM_SCALE = 32767.0
 def discover_audio(root: Path) -> list[Path]:
     """Every audio file under root, in a stable order."""
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+
+
+def read_gsm(path: Path, sample_rate: int) -> np.ndarray:
+    """(T,) float32 audio of a headerless GSM 6.10 file (Asterisk's .gsm prompts: 33-byte frames of 160
+    samples at 8 kHz), decoded by FFmpeg's GSM decoder through PyAV; libsndfile reads GSM only inside a WAV
+    or AIFF container."""
+    try:
+        with av.open(str(path), format="gsm") as container:
+            frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
+            rate = container.streams.audio[0].rate
+    except (av.FFmpegError, IndexError) as error:
+        raise AudioError(f"not decodable as GSM 6.10: {error}") from error
+    if not frames:
+        raise AudioError("no GSM frames")
+    audio = np.concatenate(frames, axis=1)[0].astype(np.float32) / 32768.0
+    return audio if rate == sample_rate else soxr.resample(audio, rate, sample_rate).astype(np.float32)
+
+
+def decode_file(path: Path, sample_rate: int) -> np.ndarray:
+    """(T,) float32 audio of any corpus file, resampled to sample_rate."""
+    return read_gsm(path, sample_rate) if path.suffix.lower() == ".gsm" else read_audio(path, sample_rate)
 
 
 def is_heldout(relative_path: str) -> bool:
@@ -105,7 +135,7 @@ def build_corpus(roots: list[Path], cache: Path, sample_rate: int) -> dict:
         for root, path in tqdm(entries, desc="building corpus", unit="file"):
             relative = path.relative_to(root).as_posix()
             try:
-                pcm = np.round(read_audio(path, sample_rate) * PCM_SCALE).astype(np.int16)
+                pcm = np.round(decode_file(path, sample_rate) * PCM_SCALE).astype(np.int16)
             except AudioError as error:
                 skipped.append(f"{path}: {error}")
                 continue

@@ -19,14 +19,13 @@ import soxr
 from scipy.signal import butter, sosfilt
 from tqdm import tqdm
 
-from model_core.audio_io import read_audio
 from model_core.checkpoint import load_checkpoint
 from model_core.front_end import encode_input
 from model_core.inference.likelihood import LN2, sample_nll
 from model_core.model import WaveNet
 from training.augment import coloured_noise, db, mains_hum
 from training.baselines import lpc_laplace_bits, markov_bits
-from training.corpus import discover_audio, load_split
+from training.corpus import decode_file, discover_audio, load_split
 
 Transform = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 """(T,) float audio, sample rate, the file's generator -> transformed (T',) float audio."""
@@ -75,7 +74,7 @@ def load_files(data: Path, sample_rate: int, max_files: int | None = None,
     paths = discover_audio(data)[:max_files]
     if not paths:
         raise FileNotFoundError(f"no audio files under {data}")
-    return [read_audio(p, sample_rate) for p in paths]
+    return [decode_file(p, sample_rate) for p in paths]
 
 
 def score_condition(model: WaveNet, audio: list[np.ndarray], transform: Transform) -> dict:

@@ -57,9 +57,10 @@ def _likelihood(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
-    from training.corpus import ASTERISK_ROOT, ASTERISK_VOICES, build_corpus
+    from training.corpus import ASTERISK_ROOT, ASTERISK_VOICES, PROMPT_VOICES_ROOT, TRAINED_PROMPT_VOICES, build_corpus
 
-    roots = [ASTERISK_ROOT / voice for voice in ASTERISK_VOICES.values()]
+    roots = ([ASTERISK_ROOT / voice for voice in ASTERISK_VOICES.values()]
+             + [PROMPT_VOICES_ROOT / voice for voice in TRAINED_PROMPT_VOICES])
     missing = [str(root) for root in roots if not root.is_dir()]
     if missing:
         sys.exit(f"wavenet: error: the training voices are not installed ({', '.join(missing)} missing): "
