@@ -310,3 +310,15 @@ def test_each_slot_draws_with_its_own_counter(backend):
             drawn = sample_codes(logits, [params.temperature], counter_uniform([params.random_seed], [k]))
             assert int(drawn[0]) == code, (slot, k)
             logits = alone.step(drawn)
+
+
+def test_prime_macs_counts_the_gemms_a_prime_runs():
+    """The figure make bench quotes the prime against: every multiply-add torch counts in a real prime, of a
+    seed longer than the receptive field (shorter seeds run the same cone)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sampler = IncrementalSampler(make_model(CONFIGS["reference-shape"]), 1)
+    for length in (3, 3 * sampler.config.receptive_field):
+        with FlopCounterMode(display=False) as counter:
+            sampler.prime(torch.randint(0, 256, (1, length)))
+        assert counter.get_total_flops() == 2 * sampler.prime_macs

@@ -61,6 +61,15 @@ class IncrementalSampler:
     def device(self) -> torch.device:
         return self.queues.device
 
+    @property
+    def prime_macs(self) -> int:
+        """Multiply-adds of the GEMMs in one stream's prime, whatever the seed's length (`_prime_pass`)."""
+        w = self.weights
+        half = w.gate_channels // 2
+        per_position = w.taps * w.residual_channels * w.gate_channels + half * w.residual_channels
+        head = w.skip_channels * w.head_channels + w.head_channels * w.classes
+        return sum(self._cone[1:]) * per_position + w.layers * half * w.skip_channels + head
+
     @torch.inference_mode()
     def prime(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
         """Fill every slot from seeds codes (B, T), T >= 1, in one parallel pass -> logits (B, classes)."""
@@ -125,10 +134,11 @@ class IncrementalSampler:
             squashed = torch.sigmoid(z * self._filter_gate_scale)
             half = w.gate_channels // 2
             gated = squashed[..., :half].mul(2).sub_(1).mul_(squashed[..., half:])
-            projected = torch.addmm(w.out_bias[layer], gated.reshape(n * out, half),
-                                    w.out_weight[layer]).reshape(n, out, -1)
-            skip += projected[:, -1, w.residual_channels:]
-            x = x[:, first:] + projected[..., :w.residual_channels]
+            # The skip projection only at the last position, the one the next logits read: a sixth of the work.
+            r = w.residual_channels
+            skip += torch.addmm(w.out_bias[layer, r:], gated[:, -1], w.out_weight[layer, :, r:])
+            residual = torch.addmm(w.out_bias[layer, :r], gated.reshape(n * out, half), w.out_weight[layer, :, :r])
+            x = x[:, first:] + residual.reshape(n, out, r)
             before_seed = out - seed_length
             if before_seed > 0:
                 x[:, :before_seed] = 0
