@@ -13,11 +13,12 @@ import torch
 from safetensors.torch import load_file
 
 from model_core import load_checkpoint
+from model_core.audio_io import AudioError
 from model_core.config import PRESETS
 from model_core.model import WaveNet
 from training.arguments import add_train_arguments
 from training.baselines import histogram_bits, lpc_laplace_bits, markov_bits, uniform_bits
-from training.corpus import build_corpus, discover_audio, is_heldout, load_split
+from training.corpus import build_corpus, decode_file, discover_audio, is_heldout, load_split, read_gsm
 from training.loop import crop_loss, train
 from training.run_state import export
 
@@ -69,6 +70,34 @@ def test_corpus_is_resampled_split_and_cached(audio_tree, tmp_path):
     mtime = (tmp_path / "train.i16").stat().st_mtime_ns
     build_corpus(roots, tmp_path, 8000)  # unchanged key: reused, not rebuilt
     assert (tmp_path / "train.i16").stat().st_mtime_ns == mtime
+
+
+GSM_PROMPT = Path(__file__).parent / "data" / "fr_armelle_vm-youhave.gsm"
+
+
+def test_gsm_prompts_decode_to_160_samples_per_frame_of_speech(tmp_path):
+    """Asterisk's .gsm prompts are headerless GSM 6.10: 33-byte frames of 160 samples at 8 kHz."""
+    frames = GSM_PROMPT.stat().st_size // 33
+    audio = read_gsm(GSM_PROMPT, 8000)
+    assert audio.dtype == np.float32 and audio.shape == (frames * 160,)
+    assert 0.02 < np.sqrt(np.mean(audio ** 2)) and np.abs(audio).max() <= 1.0  # speech, not silence or noise
+    assert abs(len(read_gsm(GSM_PROMPT, 16000)) - 2 * frames * 160) <= 2
+    assert np.array_equal(decode_file(GSM_PROMPT, 8000), audio)
+    cut = tmp_path / "cut.gsm"
+    cut.write_bytes(GSM_PROMPT.read_bytes()[:100])  # three frames and one byte of a fourth
+    with pytest.raises(AudioError):
+        read_gsm(cut, 8000)
+
+
+def test_gsm_prompts_join_the_corpus(tmp_path):
+    voice = tmp_path / "voice"
+    voice.mkdir()
+    (voice / "prompt.gsm").write_bytes(GSM_PROMPT.read_bytes())
+    (voice / "broken.gsm").write_bytes(b"\x00" * 10)
+    index = build_corpus([voice], tmp_path / "cache", 8000)
+    lengths = index["splits"]["train"]["lengths"] + index["splits"]["heldout"]["lengths"]
+    assert lengths == [len(read_gsm(GSM_PROMPT, 8000))]
+    assert len(index["skipped"]) == 1 and "broken.gsm" in index["skipped"][0]
 
 
 def test_random_crops_come_from_one_file_with_silence_before_its_start(audio_tree, tmp_path):
