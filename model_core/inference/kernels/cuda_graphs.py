@@ -97,7 +97,7 @@ class GraphedRounds:
         codes = []
         for piece, (graph, out) in zip(pieces, graphs, strict=True):
             graph.replay()
-            codes.append(out[:n].clone())
+            codes.append(out[:n])  # each piece has its own graph and buffer; the cat below copies them
             buffers.first += piece
             buffers.time += piece
         logits.copy_(buffers.logits[:n])
