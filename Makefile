@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHECKPOINT ?= weights/wavenet-default.safetensors
 PORT ?= 8000
 
-.PHONY: run test test-slow test-hostile test-lb test-browser test-contract lint bench bench-augment bench-service bench-contention data train export eval eval-robust docker-check docker-smoke clean
+.PHONY: run test test-slow test-hostile test-lb test-browser test-contract lint bench bench-augment bench-service bench-contention data train export eval eval-robust lovo docker-check docker-smoke clean
 
 $(STAMP): pyproject.toml setup.py model_core/inference/kernels/wavenet_step.c model_core/inference/kernels/wavenet_step.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ export: $(STAMP)  ## HELDOUT_BITS=x records `make eval`'s whole-split figure ins
 
 eval: $(STAMP)
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus
+
+LOVO_VOICE ?= it_IT_m_Carlo
+LOVO_STEPS ?= 4000
+lovo: $(STAMP)  ## leave one voice out: two recipes from scratch side by side, scored on the unseen voice
+	WAVENET=$(VENV)/bin/wavenet bash scripts/leave-one-voice-out.sh $(LOVO_VOICE) $(LOVO_STEPS) runs
 
 eval-robust: $(STAMP)  ## every robustness condition (training/evaluate.py) as a Markdown table
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus --robustness --markdown
