@@ -54,7 +54,7 @@ train: data  ## the shipped default model; see README for every knob
 HELDOUT_BITS ?=
 export: $(STAMP)  ## HELDOUT_BITS=x records `make eval`'s whole-split figure instead of the run's last subset one
 	$(VENV)/bin/wavenet export --run-dir runs/default --out $(CHECKPOINT) \
-		--data-description "Asterisk core sounds en/es/fr/it/ru (CC-BY-SA-3.0), 8 kHz, sha1 split" \
+		--data-description "Asterisk core sounds en/es/fr/it/ru (CC-BY-SA-3.0) and asterisk-prompt-fr-armelle (BSD-style), 8 kHz, sha1 split" \
 		$(if $(HELDOUT_BITS),--heldout-nll-bits $(HELDOUT_BITS))
 
 eval: $(STAMP)

@@ -83,10 +83,15 @@ def test_gsm_prompts_decode_to_160_samples_per_frame_of_speech(tmp_path):
     assert 0.02 < np.sqrt(np.mean(audio ** 2)) and np.abs(audio).max() <= 1.0  # speech, not silence or noise
     assert abs(len(read_gsm(GSM_PROMPT, 16000)) - 2 * frames * 160) <= 2
     assert np.array_equal(decode_file(GSM_PROMPT, 8000), audio)
-    cut = tmp_path / "cut.gsm"
-    cut.write_bytes(GSM_PROMPT.read_bytes()[:100])  # three frames and one byte of a fourth
-    with pytest.raises(AudioError):
-        read_gsm(cut, 8000)
+    frames = GSM_PROMPT.read_bytes()
+    cut, junk, noise = tmp_path / "cut.gsm", tmp_path / "zeros.gsm", tmp_path / "noise.gsm"
+    cut.write_bytes(frames[:100])  # three frames and one byte of a fourth
+    junk.write_bytes(bytes(len(frames)))  # whole frames without the magic: FFmpeg alone would decode them
+    noise.write_bytes(np.random.default_rng(0).integers(0, 256, len(frames), dtype=np.uint8).tobytes())
+    for bad in (cut, junk, noise, tmp_path / "empty.gsm"):
+        bad.touch()
+        with pytest.raises(AudioError, match="not GSM"):
+            read_gsm(bad, 8000)
 
 
 def test_gsm_prompts_join_the_corpus(tmp_path):

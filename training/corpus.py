@@ -10,6 +10,7 @@ Asterisk voices each voice folder is a root; for LibriSpeech, the split folder, 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,19 +47,30 @@ def discover_audio(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
 
 
+GSM_FRAME_BYTES = 33
+GSM_MAGIC = 0xD
+"""libgsm's frame layout: 33 bytes, the first four bits 0xD, then 260 bits of parameters."""
+
+
 def read_gsm(path: Path, sample_rate: int) -> np.ndarray:
-    """(T,) float32 audio of a headerless GSM 6.10 file (Asterisk's .gsm prompts: 33-byte frames of 160
-    samples at 8 kHz), decoded by FFmpeg's GSM decoder through PyAV; libsndfile reads GSM only inside a WAV
-    or AIFF container."""
+    """(T,) float32 audio of a headerless GSM 6.10 file (Asterisk's .gsm prompts: frames of 160 samples at
+    8 kHz), decoded by FFmpeg's GSM decoder through PyAV; libsndfile reads GSM only inside a WAV or AIFF
+    container. FFmpeg decodes any bytes as GSM (a frame without its magic only warns), so the frames are
+    checked first: whole, and each with the magic."""
+    data = np.fromfile(path, dtype=np.uint8)
+    if not len(data) or len(data) % GSM_FRAME_BYTES or np.any(data[::GSM_FRAME_BYTES] >> 4 != GSM_MAGIC):
+        raise AudioError(f"not GSM 6.10: expected whole {GSM_FRAME_BYTES}-byte frames that start with 0x{GSM_MAGIC:X}")
     try:
-        with av.open(str(path), format="gsm") as container:
-            frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
+        with av.open(io.BytesIO(data.tobytes()), format="gsm") as container:
             rate = container.streams.audio[0].rate
-    except (av.FFmpegError, IndexError) as error:
+            frames = list(container.decode(audio=0))
+            formats = {frame.format.name for frame in frames}
+            if formats != {"s16"}:
+                raise AudioError(f"FFmpeg's GSM decoder gave {sorted(formats)} samples, not s16")
+            pcm = np.concatenate([frame.to_ndarray() for frame in frames], axis=1)[0]
+    except av.FFmpegError as error:
         raise AudioError(f"not decodable as GSM 6.10: {error}") from error
-    if not frames:
-        raise AudioError("no GSM frames")
-    audio = np.concatenate(frames, axis=1)[0].astype(np.float32) / 32768.0
+    audio = pcm.astype(np.float32) / 32768.0
     return audio if rate == sample_rate else soxr.resample(audio, rate, sample_rate).astype(np.float32)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from model_core.inference.draws import counter_uniform, sample_codes
-from model_core.inference.kernels.cuda_graphs import Capture, GraphedRounds, capture_cuda_graph
+from model_core.inference.kernels.cuda_graphs import Capture, CaptureFailed, GraphedRounds, capture_cuda_graph
 from model_core.inference.kernels.weights import StepWeights
 
 log = logging.getLogger("wavenet.kernels")
@@ -49,7 +49,7 @@ class TorchStep:
     @torch.inference_mode()
     def step(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor, time: int) -> torch.Tensor:
         """codes (B,) int64, gate_bias (B, layers, G), queues (B, Q, R) updated in place -> logits (B, C)."""
-        return self.step_at(codes, gate_bias, queues, torch.tensor(time, dtype=torch.int64, device=queues.device))
+        return self.step_at(codes, gate_bias, queues, torch.full((), time, dtype=torch.int64, device=queues.device))
 
     def step_at(self, codes: torch.Tensor, gate_bias: torch.Tensor, queues: torch.Tensor,
                 time: torch.Tensor) -> torch.Tensor:
@@ -99,12 +99,12 @@ class TorchStep:
         if self._graphs is not None:
             try:
                 out = self._graphs.run(logits, *arguments, gate_bias, queues, time, steps)
-            except RuntimeError as error:  # a failed capture leaves the live state untouched (see GraphedRounds)
+            except CaptureFailed as error:  # raised before the live state is copied in: nothing is lost
                 log.warning("CUDA graph capture failed (%s); running rounds eagerly", error)
                 self._graphs = None
         if out is None:
             out = torch.empty((logits.shape[0], steps), dtype=torch.int64, device=device)
             self.run_round(out, logits, *arguments, gate_bias, queues,
-                           torch.tensor(time, dtype=torch.int64, device=device))
+                           torch.full((), time, dtype=torch.int64, device=device))
         counters += steps
         return out.cpu().numpy()
