@@ -142,7 +142,7 @@ def forward_rate(model: WaveNet, length: int = 32_000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown at the head of this file")
     parser.add_argument("--threads", type=int, default=usable_cores())
     parser.add_argument("--checkpoint", type=Path, help="measure this model instead of the reference architecture")
     args = parser.parse_args()
@@ -229,8 +229,9 @@ def main() -> None:
     lines.append(f"| parallel forward (likelihood), 1 x 32,000 samples | {parallel:,.0f} samples/s |")
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.write:
-        args.write.write_text(text)
+    if args.write:  # this table heads the file; the sections other benchmarks appended (## ...) stay
+        kept = args.write.read_text().split("\n## ", 1)[1:] if args.write.exists() else []
+        args.write.write_text(text + "".join("\n## " + section for section in kept))
 
 
 if __name__ == "__main__":
