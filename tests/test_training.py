@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from model_core import load_checkpoint
 from model_core.audio_io import AudioError
+from model_core.checkpoint import save_checkpoint
 from model_core.config import PRESETS
 from model_core.model import WaveNet
 from training.arguments import add_train_arguments
@@ -166,6 +167,21 @@ def test_export_writes_a_loadable_checkpoint_with_metadata(tmp_path, audio_tree)
     assert model.config == PRESETS["tiny"]
     assert metadata["steps"] == 6 and metadata["training_data"] == "synthetic tones"
     assert 0 < metadata["heldout_nll_bits"] < 9
+
+
+def test_export_can_average_the_run_with_another_checkpoint(tmp_path, audio_tree):
+    train(_args(tmp_path, audio_tree, "run"))
+    pure = export(tmp_path / "run", tmp_path / "pure.safetensors")
+    torch.manual_seed(1)
+    other = save_checkpoint(WaveNet(PRESETS["tiny"]), tmp_path / "other.safetensors")
+    mixed = export(tmp_path / "run", tmp_path / "mixed.safetensors", mix_with=other, mix_weight=0.7)
+    (a, _), (b, _), (m, metadata) = (load_checkpoint(p) for p in (pure, other, mixed))
+    for x, y, z in zip(a.parameters(), b.parameters(), m.parameters(), strict=True):
+        assert torch.allclose(z, 0.7 * x + 0.3 * y, atol=1e-6)
+    assert metadata["weights"].startswith("0.7 x EMA + 0.3 x other.safetensors (sha256 ")
+    with pytest.raises(ValueError, match="architecture"):
+        export(tmp_path / "run", tmp_path / "bad.safetensors",
+               mix_with=save_checkpoint(WaveNet(PRESETS["default"]), tmp_path / "default.safetensors"))
 
 
 def test_distributed_data_parallel_with_two_gloo_processes(tmp_path, audio_tree):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from model_core.checkpoint import read_safetensors_header, save_checkpoint, write_safetensors
+from model_core.checkpoint import load_checkpoint, read_safetensors_header, save_checkpoint, write_safetensors
 from model_core.config import WaveNetConfig
 from model_core.model import WaveNet
 
@@ -78,18 +78,35 @@ def plot_curves(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def export(run: Path, out: Path, data_description: str | None = None, heldout_bits: float | None = None) -> Path:
-    """Write the run's EMA weights as a model_core checkpoint with training metadata."""
+def export(run: Path, out: Path, data_description: str | None = None, heldout_bits: float | None = None,
+           mix_with: Path | None = None, mix_weight: float = 1.0) -> Path:
+    """Write the run's EMA weights as a model_core checkpoint with training metadata.
+
+    With `mix_with`, the weights are mix_weight * EMA + (1 - mix_weight) * that checkpoint's (same
+    architecture): a point on the line between a fine-tune and its starting point ("model soups", Wortsman
+    et al., 2022), which stays in one basin because one was trained from the other."""
     state_path = run / "state.safetensors"
     header = read_safetensors_header(state_path)
     config = WaveNetConfig.from_dict(json.loads(header["config"]))
     model = WaveNet(config)
     model.load_state_dict({k[4:]: v for k, v in load_file(str(state_path)).items() if k.startswith("ema.")})
+    weights = "EMA"
+    if mix_with is not None:
+        if not 0.0 <= mix_weight <= 1.0:
+            raise ValueError("mix_weight must be in [0, 1]")
+        other, other_metadata = load_checkpoint(mix_with)
+        if other.config != config:
+            raise ValueError(f"{mix_with} has another architecture than the run")
+        with torch.no_grad():
+            for mine, theirs in zip(model.parameters(), other.parameters(), strict=True):
+                mine.mul_(mix_weight).add_(theirs, alpha=1.0 - mix_weight)
+        weights = (f"{mix_weight:g} x EMA + {1.0 - mix_weight:g} x {Path(mix_with).name} "
+                   f"(sha256 {other_metadata['sha256'][:12]}...)")
     extra = json.loads(header["extra"])
     metadata = {"augmentation": extra.get("augmentation", "none"), "initialised_from": extra.get("init_from"),
                 "excluded_voices": extra.get("excluded_voices"),
                 "steps": int(header["step"]), "train_seconds": round(extra["train_seconds"], 1),
                 "heldout_nll_bits": extra["heldout_bits"] if heldout_bits is None else heldout_bits,
-                "weights": "EMA",
+                "weights": weights,
                 "training_data": data_description or extra.get("data", "unknown")}
     return save_checkpoint(model, out, metadata)

@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     from training.run_state import export
 
-    print(export(args.run, args.out, args.data_description, args.heldout_nll_bits))
+    print(export(args.run, args.out, args.data_description, args.heldout_nll_bits, args.mix_with, args.mix_weight))
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--data-description", help="training data, for the checkpoint's metadata")
     exp.add_argument("--heldout-nll-bits", type=float, help="the held-out figure to record, e.g. from "
                      "`wavenet eval` on the whole split (default: the run's last periodic evaluation)")
+    exp.add_argument("--mix-with", type=Path, help="a checkpoint of the same architecture (e.g. the one the run "
+                     "started from) to average the EMA weights with")
+    exp.add_argument("--mix-weight", type=float, default=1.0,
+                     help="with --mix-with: the EMA weights' share, the checkpoint gets the rest")
     exp.set_defaults(handler=_export)
 
     ev = sub.add_parser("eval", help="NLL in bits per sample beside classical baselines")
