@@ -6,10 +6,10 @@
 # MAX_FILES=n scores only n of the voice's held-out files (a smoke run).
 # The tables go to RUNS_DIR/lovo_{plain,robust}.md; the model card quotes them.
 set -euo pipefail
-mkdir -p "${3:-runs}"
 voice=${1:-it_IT_m_Carlo}
 steps=${2:-4000}
 runs=${3:-runs}
+mkdir -p "$runs"
 wavenet=${WAVENET:-.venv/bin/wavenet}
 common=(--cache data/corpus --preset default --exclude-voice "$voice" --steps "$steps" --threads 1 --seed 0
         --eval-every "$steps" --eval-seconds 60 --checkpoint-every "$steps")

@@ -34,10 +34,9 @@ ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 PROMPT_VOICES_ROOT = Path("data/voices")
 """Where scripts/install-voices.sh unpacks the GSM 6.10 prompt sets (folders named as below)."""
 TRAINED_PROMPT_VOICES = ("fr_FR_f_Armelle",)
-"""asterisk-prompt-fr-armelle (BSD-style licence, compatible with the weights' CC-BY-SA-3.0): trained on."""
-UNSEEN_PROMPT_VOICES = ("es_CO_f_July",)
-"""asterisk-prompt-es-co (GPL-2, which CC-BY-SA-3.0 weights cannot carry): never trained on, so it is an
-unseen speaker for `wavenet eval --data data/voices/es_CO_f_July`."""
+"""asterisk-prompt-fr-armelle (BSD-style licence, compatible with the weights' CC-BY-SA-3.0): trained on. The
+other set there, es_CO_f_July (asterisk-prompt-es-co, GPL-2, which CC-BY-SA-3.0 weights cannot carry), is
+never trained on: it is an unseen speaker for `wavenet eval --data data/voices/es_CO_f_July`."""
 INDEX_VERSION = 2
 PCM_SCALE = 32767.0
 
