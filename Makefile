@@ -61,9 +61,10 @@ eval: $(STAMP)
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus
 
 LOVO_VOICE ?= it_IT_m_Carlo
-LOVO_STEPS ?= 4000
+LOVO_STEPS ?= 14000
+LOVO_RUNS ?= runs
 lovo: $(STAMP)  ## leave one voice out: two recipes from scratch side by side, scored on the unseen voice
-	WAVENET=$(VENV)/bin/wavenet bash scripts/leave-one-voice-out.sh $(LOVO_VOICE) $(LOVO_STEPS) runs
+	WAVENET=$(VENV)/bin/wavenet bash scripts/leave-one-voice-out.sh $(LOVO_VOICE) $(LOVO_STEPS) $(LOVO_RUNS)
 
 eval-robust: $(STAMP)  ## every robustness condition (training/evaluate.py) as a Markdown table
 	$(VENV)/bin/wavenet eval --checkpoint $(CHECKPOINT) --data data/corpus --robustness --markdown

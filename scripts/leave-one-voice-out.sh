@@ -3,7 +3,9 @@
 # scratch side by side for the same number of steps (a full cosine schedule each) without VOICE, each on
 # one thread of its own, then both scored on VOICE's held-out files under every robustness condition.
 #   scripts/leave-one-voice-out.sh [VOICE] [STEPS] [RUNS_DIR]     (`make lovo`; needs `make data` first)
-# MAX_FILES=n scores only n of the voice's held-out files (a smoke run).
+# MAX_FILES=n scores only n of the voice's held-out files (a smoke run). MAX_MINUTES=m stops each run
+# after m minutes with a checkpoint; both runs checkpoint every 1,000 steps and resume, so running the
+# script again with the same RUNS_DIR continues them (keep RUNS_DIR outside the work tree).
 # The tables go to RUNS_DIR/lovo_{plain,robust}.md; the model card quotes them.
 set -euo pipefail
 voice=${1:-it_IT_m_Carlo}
@@ -12,7 +14,8 @@ runs=${3:-runs}
 mkdir -p "$runs"
 wavenet=${WAVENET:-.venv/bin/wavenet}
 common=(--cache data/corpus --preset default --exclude-voice "$voice" --steps "$steps" --threads 1 --seed 0
-        --eval-every "$steps" --eval-seconds 60 --checkpoint-every "$steps")
+        --eval-every 2000 --eval-seconds 60 --checkpoint-every 1000 --resume
+        ${MAX_MINUTES:+--max-minutes "$MAX_MINUTES"})
 "$wavenet" train "${common[@]}" --run-dir "$runs/lovo_plain" --highpass-hz 0 > "$runs/lovo_plain.log" 2>&1 &
 "$wavenet" train "${common[@]}" --run-dir "$runs/lovo_robust" \
     --augment speed eq gain noise hum rumble dc --augment-probability 0.25 > "$runs/lovo_robust.log" 2>&1 &
