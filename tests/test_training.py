@@ -214,3 +214,12 @@ def test_baselines_give_known_answers_on_synthetic_signals():
 
     sine = [mu_law_encode(0.5 * np.sin(2 * np.pi * 300 * t / 8000))]
     assert lpc_laplace_bits(sine) < 3.0 < histogram_bits(sine)
+
+
+def test_a_run_can_start_from_a_shallower_checkpoint(tmp_path, audio_tree, capsys):
+    torch.manual_seed(2)
+    source = save_checkpoint(WaveNet(PRESETS["tiny"]), tmp_path / "source.safetensors")
+    train(_args(tmp_path, audio_tree, "grown", "--init-from", str(source), "--stacks", "2"))
+    assert f"grown from {source}: 5 new layers start as identities" in capsys.readouterr().out
+    model, metadata = load_checkpoint(export(tmp_path / "grown", tmp_path / "grown.safetensors"))
+    assert model.config.stacks == 2 and metadata["initialised_from"] == str(source)

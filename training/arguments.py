@@ -31,7 +31,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train without these voices (corpus folder names, e.g. it_IT_m_Carlo): "
                              "leave-one-voice-out")
     parser.add_argument("--init-from", type=Path,
-                        help="start a new run from this checkpoint's weights (same architecture)")
+                        help="start a new run from this checkpoint's weights: the same architecture, or more "
+                             "layers (e.g. --stacks 3 from a 2-stack model; the new ones start as identities)")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--stop-after", type=int, help="leave after this many steps of this invocation "
                         "(a staged run on a preemptible machine; --resume continues it)")

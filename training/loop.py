@@ -33,6 +33,7 @@ from model_core.wav_format import wav_bytes
 from training.arguments import CONFIG_FLAGS
 from training.augment import Augmenter, crop_margin
 from training.corpus import Split, build_corpus, load_split
+from training.growth import initialise_from
 from training.run_state import TrainState, plot_curves
 
 
@@ -111,7 +112,9 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     model = WaveNet(config).to(device)
     if args.init_from and not (args.resume and state_path.exists()):
-        model.load_state_dict(load_checkpoint(args.init_from)[0].state_dict())
+        added = initialise_from(model, load_checkpoint(args.init_from)[0])
+        if added and leader:
+            print(f"grown from {args.init_from}: {added} new layers start as identities", flush=True)
     ema = WaveNet(config).to(device)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
