@@ -217,5 +217,8 @@ def train(args: argparse.Namespace) -> Path:
         if board is not None:
             board.close()
     if distributed:
+        # Every rank leaves together: a rank that tore its gloo group down while the leader was still saving
+        # died once in CI with "terminate called without an active exception" (SIGABRT).
+        dist.barrier()
         dist.destroy_process_group()
     return state_path
