@@ -73,8 +73,12 @@ class WaveNetConfig:
         half = self.gate_channels // 2
         per_layer = (self.kernel_size * self.residual_channels * self.gate_channels
                      + half * (self.residual_channels + self.skip_channels))
-        head = self.skip_channels * self.head_channels + self.head_channels * self.classes
-        return self.layers * per_layer + head
+        return self.layers * per_layer + self.head_macs
+
+    @property
+    def head_macs(self) -> int:
+        """Multiply-adds of the output head (skip -> head -> classes) for one sample."""
+        return self.skip_channels * self.head_channels + self.head_channels * self.classes
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -67,8 +67,7 @@ class IncrementalSampler:
         w = self.weights
         half = w.gate_channels // 2
         per_position = w.taps * w.residual_channels * w.gate_channels + half * w.residual_channels
-        head = w.skip_channels * w.head_channels + w.head_channels * w.classes
-        return sum(self._cone[1:]) * per_position + w.layers * half * w.skip_channels + head
+        return sum(self._cone[1:]) * per_position + w.layers * half * w.skip_channels + self.config.head_macs
 
     @torch.inference_mode()
     def prime(self, codes: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
