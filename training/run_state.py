@@ -66,9 +66,15 @@ def plot_curves(log_path: Path, out: Path) -> None:
     valid = [(int(r["step"]), float(r["heldout_bits"])) for r in rows if r["heldout_bits"]]
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
-        ax.plot(*zip(*train, strict=True), label="train (bits/sample)", alpha=0.6)
+        steps, bits = (np.asarray(column) for column in zip(*train, strict=True))
+        ax.plot(steps, bits, color="tab:blue", alpha=0.2, linewidth=0.5)
+        # One step's loss is one batch of 8 crops (noisy, more so with augmentation): the trend is its
+        # running mean over about a fiftieth of the run.
+        window = min(len(bits), max(1, len(bits) // 50))
+        trend = np.convolve(bits, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], trend, color="tab:blue", label=f"train, mean of {window} steps")
     if valid:
-        ax.plot(*zip(*valid, strict=True), "o-", label="held-out, EMA weights")
+        ax.plot(*zip(*valid, strict=True), "o-", color="tab:orange", label="held-out, EMA weights")
     ax.set_xlabel("step")
     ax.set_ylabel("bits per sample")
     ax.grid(alpha=0.3)
