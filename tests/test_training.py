@@ -143,6 +143,8 @@ def _args(tmp_path, audio_tree, run, *extra):
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree):
     whole = train(_args(tmp_path, audio_tree, "whole"))
     train(_args(tmp_path, audio_tree, "staged", "--stop-after", "4"))
+    with (tmp_path / "staged" / "log.csv").open("a") as log:  # an attempt killed before its next checkpoint
+        log.write("5,0.001,9.0,,1,1.0\n6,0.001,9.0,,1,2.0\n")
     staged = train(_args(tmp_path, audio_tree, "staged", "--resume"))
     a, b = load_file(whole), load_file(staged)
     assert a.keys() == b.keys()
@@ -152,6 +154,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree
     assert list((tmp_path / "whole" / "samples").glob("step-6.wav"))
     log = (tmp_path / "whole" / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,") and len(log) == 7
+    steps = [line.split(",")[0] for line in (tmp_path / "staged" / "log.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_tensorboard_logs_when_it_is_installed(tmp_path, audio_tree):

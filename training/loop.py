@@ -34,7 +34,7 @@ from training.arguments import CONFIG_FLAGS
 from training.augment import Augmenter, crop_margin
 from training.corpus import Split, build_corpus, load_split
 from training.growth import initialise_from
-from training.run_state import TrainState, plot_curves
+from training.run_state import TrainState, plot_curves, truncate_log
 
 
 def model_config(args: argparse.Namespace) -> WaveNetConfig:
@@ -143,6 +143,8 @@ def train(args: argparse.Namespace) -> Path:
     log_path = args.run / "log.csv"
     if leader and not log_path.exists():
         log_path.write_text("step,lr,train_bits,heldout_bits,samples_per_s,elapsed_s\n")
+    elif leader:
+        truncate_log(log_path, step)
     crop = config.receptive_field + args.target_length
     augmenter = Augmenter(tuple(args.augment), config.sample_rate, args.augment_probability) if args.augment else None
     margin = crop_margin(crop + 1) if augmenter else 0

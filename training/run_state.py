@@ -55,6 +55,15 @@ class TrainState:
         return int(header["step"]), json.loads(header["extra"])
 
 
+def truncate_log(log_path: Path, step: int) -> None:
+    """Drop the rows after `step`: a run killed between checkpoints logged steps that its resumed run
+    trains again, and the curves would hold both."""
+    lines = log_path.read_text().splitlines(keepends=True)
+    kept = [lines[0]] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    if len(kept) < len(lines):
+        log_path.write_text("".join(kept))
+
+
 def plot_curves(log_path: Path, out: Path) -> None:
     import matplotlib
 
