@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.report import write_section
 from model_core.checkpoint import SHIPPED_CHECKPOINT
 
 MEASURE = """
@@ -38,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
     parser.add_argument("--streams", type=int, default=16)
-    parser.add_argument("--write", type=Path, help="append the results as Markdown to this file")
+    parser.add_argument("--write", type=Path, help="write the results into this Markdown file, replacing the last run")
     args = parser.parse_args()
     rows = []
     for policy in ("ACTIVE", "PASSIVE"):
@@ -58,8 +59,7 @@ def main() -> None:
         *rows]) + "\n"
     print(text)
     if args.write:
-        with args.write.open("a") as f:
-            f.write(text)
+        write_section(args.write, text)
 
 
 if __name__ == "__main__":

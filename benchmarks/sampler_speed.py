@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.report import write_section
 from model_core import IncrementalSampler, WaveNet, WaveNetConfig, load_checkpoint
 from model_core.device import usable_cores
 from model_core.inference import kernel_choice
@@ -229,9 +230,8 @@ def main() -> None:
     lines.append(f"| parallel forward (likelihood), 1 x 32,000 samples | {parallel:,.0f} samples/s |")
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.write:  # this table heads the file; the sections other benchmarks appended (## ...) stay
-        kept = args.write.read_text().split("\n## ", 1)[1:] if args.write.exists() else []
-        args.write.write_text(text + "".join("\n## " + section for section in kept))
+    if args.write:  # this table heads the file; the other benchmarks' sections (## ...) stay
+        write_section(args.write, text)
 
 
 if __name__ == "__main__":

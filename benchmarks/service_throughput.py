@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import torch
 
+from benchmarks.report import write_section
 from benchmarks.sampler_speed import generation_rate
 from model_core import load_checkpoint
 from model_core.checkpoint import SHIPPED_CHECKPOINT
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="audio each client requests")
-    parser.add_argument("--write", type=Path, help="append the results as Markdown to this file")
+    parser.add_argument("--write", type=Path, help="write the results into this Markdown file, replacing the last run")
     args = parser.parse_args()
 
     model, _ = load_checkpoint(args.checkpoint)
@@ -116,8 +117,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        with args.write.open("a") as f:
-            f.write(text)
+        write_section(args.write, text)
     if samples != expected:
         sys.exit("some streams came back short")
 
