@@ -21,7 +21,7 @@ from training.arguments import add_train_arguments
 from training.baselines import histogram_bits, lpc_laplace_bits, markov_bits, uniform_bits
 from training.corpus import build_corpus, decode_file, discover_audio, is_heldout, load_split, read_gsm
 from training.loop import crop_loss, train
-from training.run_state import export
+from training.run_state import export, truncate_log
 
 from .conftest import vowel
 
@@ -144,7 +144,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree
     whole = train(_args(tmp_path, audio_tree, "whole"))
     train(_args(tmp_path, audio_tree, "staged", "--stop-after", "4"))
     with (tmp_path / "staged" / "log.csv").open("a") as log:  # an attempt killed before its next checkpoint
-        log.write("5,0.001,9.0,,1,1.0\n6,0.001,9.0,,1,2.0\n")
+        log.write("5,0.001,9.0,,1,1.0\n6,0.001,9.0,,1,2.0\n7,0.0")
     staged = train(_args(tmp_path, audio_tree, "staged", "--resume"))
     a, b = load_file(whole), load_file(staged)
     assert a.keys() == b.keys()
@@ -227,3 +227,11 @@ def test_a_run_can_start_from_a_shallower_checkpoint(tmp_path, audio_tree, capsy
     assert f"grown from {source}: 5 new layers start as identities" in capsys.readouterr().out
     model, metadata = load_checkpoint(export(tmp_path / "grown", tmp_path / "grown.safetensors"))
     assert model.config.stacks == 2 and metadata["initialised_from"] == str(source)
+
+
+def test_truncating_the_log_drops_later_rows_and_a_row_cut_short(tmp_path):
+    log = tmp_path / "log.csv"
+    rows = "".join(f"{step},0.001,4.0,,1,{step}.0\n" for step in range(1, 13))
+    log.write_text("step,lr,train_bits,heldout_bits,samples_per_s,elapsed_s\n" + rows + "1")  # "13,..." cut
+    truncate_log(log, 10)
+    assert [line.split(",")[0] for line in log.read_text().splitlines()[1:]] == [str(s) for s in range(1, 11)]

@@ -57,9 +57,10 @@ class TrainState:
 
 def truncate_log(log_path: Path, step: int) -> None:
     """Drop the rows after `step`: a run killed between checkpoints logged steps that its resumed run
-    trains again, and the curves would hold both."""
+    trains again, and the curves would hold both. A row cut short by the kill goes too."""
     lines = log_path.read_text().splitlines(keepends=True)
-    kept = [lines[0]] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n") and line.count(",") == 5
+                         and int(line.split(",", 1)[0]) <= step]
     if len(kept) < len(lines):
         log_path.write_text("".join(kept))
 
