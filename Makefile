@@ -48,7 +48,7 @@ data: $(STAMP)  ## installs the Asterisk voices with apt-get (root) and builds d
 	bash scripts/install-voices.sh
 	$(VENV)/bin/wavenet data --cache data/corpus
 
-train: data  ## the shipped default model; see README for every knob
+train: data  ## a two-stack default model from scratch (the shipped one took several stages: weights/MODEL_CARD.md); README has every knob
 	$(VENV)/bin/wavenet train --cache data/corpus --run-dir runs/default --preset default --resume
 
 HELDOUT_BITS ?=
