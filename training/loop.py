@@ -111,8 +111,11 @@ def train(args: argparse.Namespace) -> Path:
 
     torch.manual_seed(args.seed)
     model = WaveNet(config).to(device)
+    init_from = None  # recorded by file name and content, not by a path that only means something here
     if args.init_from and not (args.resume and state_path.exists()):
-        added = initialise_from(model, load_checkpoint(args.init_from)[0])
+        source, source_metadata = load_checkpoint(args.init_from)
+        added = initialise_from(model, source)
+        init_from = f"{args.init_from.name} (sha256 {source_metadata['sha256'][:12]}...)"
         if added and leader:
             print(f"grown from {args.init_from}: {added} new layers start as identities", flush=True)
     ema = WaveNet(config).to(device)
@@ -124,7 +127,7 @@ def train(args: argparse.Namespace) -> Path:
                       "data": ", ".join(str(d) for d in args.data or [args.cache]),
                       "augmentation": " ".join(args.augment) or "none",
                       "excluded_voices": " ".join(args.exclude_voice) or None,
-                      "init_from": str(args.init_from) if args.init_from else None}
+                      "init_from": init_from}
     if args.resume and state_path.exists():
         step, extra = TrainState.load(state_path, model, ema, optimizer, rng)
         if distributed:  # each rank continues its own stream of crops
