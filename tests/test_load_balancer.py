@@ -25,8 +25,8 @@ import pytest
 import soundfile
 import torch
 
-from model_core import WaveNet, save_checkpoint
-from model_core.config import PRESETS
+from model_core import WaveNet, load_checkpoint, save_checkpoint
+from model_core.checkpoint import SHIPPED_CHECKPOINT
 from service.process import ServiceProcess, free_port
 
 from .conftest import vowel
@@ -195,7 +195,8 @@ def checkpoint(tmp_path_factory) -> Path:
     # The shipped model's size with random weights: streams cost what they do in production.
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
-    return save_checkpoint(WaveNet(PRESETS["default"]), path, {"training_data": "none (random weights)"})
+    shipped = load_checkpoint(SHIPPED_CHECKPOINT)[0].config
+    return save_checkpoint(WaveNet(shipped), path, {"training_data": "none (random weights)"})
 
 
 def seed_wav() -> bytes:

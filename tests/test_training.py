@@ -156,6 +156,8 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, audio_tree
     assert log[0].startswith("step,") and len(log) == 7
     steps = [line.split(",")[0] for line in (tmp_path / "staged" / "log.csv").read_text().splitlines()[1:]]
     assert steps == ["1", "2", "3", "4", "5", "6"]
+    train(_args(tmp_path, audio_tree, "whole"))  # a new run in an old folder: a new log, not appended to
+    assert len((tmp_path / "whole" / "log.csv").read_text().splitlines()) == 7
 
 
 def test_tensorboard_logs_when_it_is_installed(tmp_path, audio_tree):

@@ -144,7 +144,7 @@ def train(args: argparse.Namespace) -> Path:
     signal.signal(signal.SIGINT, request_stop)
 
     log_path = args.run / "log.csv"
-    if leader and not log_path.exists():
+    if leader and (step == 0 or not log_path.exists()):  # a new run starts its log afresh, as its state
         log_path.write_text("step,lr,train_bits,heldout_bits,samples_per_s,elapsed_s\n")
     elif leader:
         truncate_log(log_path, step)

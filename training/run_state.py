@@ -59,7 +59,10 @@ def truncate_log(log_path: Path, step: int) -> None:
     """Drop the rows after `step`: a run killed between checkpoints logged steps that its resumed run
     trains again, and the curves would hold both. A row cut short by the kill goes too."""
     lines = log_path.read_text().splitlines(keepends=True)
-    kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n") and line.count(",") == 5
+    if not lines:
+        return
+    columns = lines[0].count(",")
+    kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n") and line.count(",") == columns
                          and int(line.split(",", 1)[0]) <= step]
     if len(kept) < len(lines):
         log_path.write_text("".join(kept))
@@ -78,7 +81,7 @@ def plot_curves(log_path: Path, out: Path) -> None:
     if train:
         steps, bits = (np.asarray(column) for column in zip(*train, strict=True))
         ax.plot(steps, bits, color="tab:blue", alpha=0.2, linewidth=0.5)
-        # One step's loss is one batch of 8 crops (noisy, more so with augmentation): the trend is its
+        # One step's loss is one batch of crops (noisy, more so with augmentation): the trend is its
         # running mean over about a fiftieth of the run.
         window = min(len(bits), max(1, len(bits) // 50))
         trend = np.convolve(bits, np.ones(window) / window, mode="valid")
