@@ -10,7 +10,9 @@ def write_section(path: Path, text: str) -> None:
     """Put `text` into the Markdown file `path` in place of the part under the same heading.
 
     `text` starts with its heading: `# ...` is the file's head (everything before the first `## `), `## Title`
-    the section of that title, appended when the file has none yet. The other parts are kept as they are."""
+    the section of that title, appended when the file has none yet. The other parts are kept as they are.
+    Headings match exactly, and a line starting `## ` inside a code block would split there: the
+    benchmarks write neither."""
     text = text.strip("\n") + "\n"
     heading = text.split("\n", 1)[0]
     parts = re.split(r"(?m)^(?=## )", path.read_text()) if path.exists() else [""]

@@ -18,6 +18,8 @@ def test_a_rerun_replaces_its_own_section_and_keeps_the_others(tmp_path):
     assert text.count("# Benchmarks") == 1 and "| a | 4 |" in text and "| a | 1 |" not in text
     assert "| c | 3 |" in text
     assert text.index("# Benchmarks") < text.index("## Service") < text.index("## The kernel")
+    write_section(path, KERNEL)
+    assert path.read_text() == text and text.endswith("|\n")
 
 
 def test_the_head_is_written_into_a_new_file_and_a_section_appended(tmp_path):
