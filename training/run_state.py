@@ -83,7 +83,7 @@ def plot_curves(log_path: Path, out: Path) -> None:
         ax.plot(steps, bits, color="tab:blue", alpha=0.2, linewidth=0.5)
         # One step's loss is one batch of crops (noisy, more so with augmentation): the trend is its
         # running mean over about a fiftieth of the run.
-        window = min(len(bits), max(1, len(bits) // 50))
+        window = max(1, len(bits) // 50)
         trend = np.convolve(bits, np.ones(window) / window, mode="valid")
         ax.plot(steps[window - 1:], trend, color="tab:blue", label=f"train, mean of {window} steps")
     if valid:
