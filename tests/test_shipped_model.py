@@ -55,27 +55,35 @@ def test_beats_classical_coders_on_held_out_speech(shipped, seed_codes):
 
 
 def test_continuation_sounds_like_speech_continuing(shipped, seed_codes):
-    """Speech-like (far from white), at the seed's level and without an offset. The level is averaged over
-    24 continuations: one 2 s continuation may land in a pause (single ones measured -5.5 to +4.8 dB, standard
-    deviation 2.1 dB; `pytest -s` prints them), so the mean of a few would be a noisy estimate of the level
-    the model keeps."""
+    """Speech-like (far from white), at the seed's level, without an offset, judged on statistics of 48
+    continuations and never on one alone. One 2 s continuation is a coin flip: over 200 of the shipped
+    model's (random seeds 0-199) levels ran -9.6 to +13.8 dB against the seed (7% beyond 6 dB) and flatness
+    up to 0.53 of white (1.5% above 0.5). And a random seed does not pin the draws across machines: the
+    native kernel is built with -march=native -ffast-math, so another CPU rounds differently and a draw near a
+    CDF boundary goes the other way (the torch and native kernels part ways in 6 of this seed's first 24
+    continuations). So the bounds hold for any 48 draws, not only for the ones this CPU makes: each sits many
+    standard errors outside the measured spread and inside what a broken model does (white noise is 1,
+    a continuation that dies out is below -30 dB). `pytest -s` prints the figures."""
     model, _ = shipped
     rate = model.config.sample_rate
     seed = mu_law_decode(seed_codes)
     white = spectral_flatness(np.random.default_rng(0).standard_normal(2 * rate))
     continuations = [mu_law_decode(generate(model, seed_codes, 2 * rate, StreamParams(1.0, random_seed)))
-                     for random_seed in range(24)]
-    levels = [rms_db(continuation) - rms_db(seed) for continuation in continuations]
-    print(f"levels against the seed: {min(levels):+.1f} to {max(levels):+.1f} dB, mean {np.mean(levels):+.2f} dB, "
-          f"standard deviation {np.std(levels):.1f} dB; mean of all 48 s {np.concatenate(continuations).mean():+.1e}")
-    for continuation in continuations:
-        assert spectral_flatness(continuation) < 0.5 * white
-    assert all(abs(level) < 6 for level in levels[:6])
-    assert abs(np.mean(levels)) < 3
-    # DC-free, as the front end makes its input. Over all 48 s: the mean of one 2 s continuation of speech
-    # wanders by about 4e-4 (measured, up to 1.2e-3 in 24), the mean of 48 s by about 1e-4, so 1e-3 here
-    # sits far above chance and 50 times below the offset (0.05) the issue started from.
-    assert abs(np.concatenate(continuations).mean()) < 1e-3
+                     for random_seed in range(48)]
+    levels = np.array([rms_db(continuation) - rms_db(seed) for continuation in continuations])
+    flatness = np.array([spectral_flatness(continuation) / white for continuation in continuations])
+    offset = np.concatenate(continuations).mean()
+    print(f"levels against the seed: {levels.min():+.1f} to {levels.max():+.1f} dB, mean {levels.mean():+.2f} dB; "
+          f"flatness of white: mean {flatness.mean():.2f}, max {flatness.max():.2f}; mean of all 96 s {offset:+.1e}")
+    # The issue's target. Means of 48 measured -1.4 to +0.2 dB (four sets), standard error about 0.5 dB.
+    assert abs(levels.mean()) < 3
+    assert np.all(np.abs(levels) < 20)
+    # Means of 48 measured 0.30-0.34 (standard error about 0.01); the worst single one seen 0.60.
+    assert flatness.mean() < 0.4 and flatness.max() < 0.75
+    # DC-free, as the front end makes its input. The mean of one 2 s continuation of speech wanders (up to
+    # 4.7e-3 in 200), the mean of 96 s stays near 1e-4 (measured up to 3.2e-4), so 1e-3 sits far above chance
+    # and 50 times below the offset (0.05) the issue started from.
+    assert abs(offset) < 1e-3
 
 
 def test_the_shipped_checkpoint_records_its_front_end(shipped):
