@@ -19,6 +19,7 @@ import subprocess
 import time
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -203,12 +204,24 @@ def keyed_server(tmp_path_factory):
     service.stop()
 
 
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class Browser:
-    """The module's Chromium, with what it logged since the test began: console errors and request URLs."""
+    """The module's Chromium, with what it logged since the test began: console errors, request URLs, and
+    the requests that went to another origin than their page's.
+
+    A request is judged by the page that made it (CDP's documentURL), not by the page open when the log is
+    read: Chromium fetches a page's favicon after it has loaded, so the previous test's page can log a
+    request to its own server after the next test has opened another (seen: the keyed server's favicon in
+    the screenshot test)."""
 
     def __init__(self, driver) -> None:
         self.driver = driver
         self.urls: list[str] = []
+        self.foreign: list[str] = []
         self.console: list[str] = []
         self.expected_errors: list[str] = []
 
@@ -216,7 +229,10 @@ class Browser:
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             if message["method"] == "Network.requestWillBeSent":
-                self.urls.append(message["params"]["request"]["url"])
+                url, page = message["params"]["request"]["url"], message["params"].get("documentURL", "")
+                self.urls.append(url)
+                if not url.startswith(("data:", "blob:")) and origin(url) != origin(page):
+                    self.foreign.append(f"{url} (from {page})")
         self.console += [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
 
     def requests_to(self, url: str) -> int:
@@ -284,14 +300,38 @@ def browser(chromium):
     page = Browser(chromium)
     page.drain()
     page.urls.clear()
+    page.foreign.clear()
     page.console.clear()
     yield page
     page.drain()
-    origin = chromium.execute_script("return location.origin")
-    elsewhere = [url for url in page.urls if not url.startswith((origin + "/", "data:", "blob:"))]
-    assert not elsewhere, f"requests outside {origin}: {elsewhere}"
+    assert not page.foreign, f"requests to another origin than their page's: {page.foreign}"
     unexpected = [line for line in page.console if not any(part in line for part in page.expected_errors)]
     assert not unexpected, f"console errors: {unexpected}"
+
+
+class ReplayedLog:
+    """Stands in for the driver: hands out Network.requestWillBeSent entries once, as Chromium's log does."""
+
+    def __init__(self, requests: list[tuple[str, str]]) -> None:
+        self.requests = requests
+
+    def get_log(self, kind: str) -> list[dict]:
+        if kind == "browser":
+            return []
+        entries = [{"message": json.dumps({"message": {"method": "Network.requestWillBeSent", "params": {
+            "request": {"url": url}, "documentURL": page}}})} for url, page in self.requests]
+        self.requests = []
+        return entries
+
+
+def test_a_request_is_judged_by_the_page_that_made_it():
+    browser = Browser(ReplayedLog([("http://127.0.0.1:1/ui/app.js", "http://127.0.0.1:1/"),
+                                   ("http://127.0.0.1:2/ui/favicon.svg", "http://127.0.0.1:2/"),  # a late favicon
+                                   ("data:image/png;base64,AA", "http://127.0.0.1:1/"),
+                                   ("https://cdn.example.com/lib.js", "http://127.0.0.1:1/")]))
+    browser.drain()
+    assert browser.foreign == ["https://cdn.example.com/lib.js (from http://127.0.0.1:1/)"]
+    assert browser.urls[1] == "http://127.0.0.1:2/ui/favicon.svg"
 
 
 def metric(server: ServiceProcess, name: str) -> float:
