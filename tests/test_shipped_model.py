@@ -84,8 +84,8 @@ def test_continuation_sounds_like_speech_continuing(shipped, seed_codes):
     # another seed, the previous default).
     assert flatness.mean() < 0.4 and flatness.max() < 0.75
     # DC-free, as the front end makes its input. The mean of one 2 s continuation of speech wanders (up to
-    # 3.2e-3 in 200), the mean of 96 s stays near 2e-4 (four sets: 1.5e-4 to 2.2e-4), so 1e-3 sits far above chance
-    # and 50 times below the offset (0.05) the issue started from.
+    # 3.2e-3 in 200), the mean of 96 s stays near 2e-4 (four sets: 1.5e-4 to 2.2e-4), so 1e-3 sits far
+    # above chance and 50 times below the offset (0.05) the issue started from.
     assert abs(offset) < 1e-3
 
 
