@@ -210,8 +210,8 @@ def origin(url: str) -> str:
 
 
 class Browser:
-    """The module's Chromium, with what it logged since the test began: console errors, request URLs, and
-    the requests that went to another origin than their page's.
+    """The module's Chromium, with what it logged since the test began: console errors and requests, each
+    with the page that made it.
 
     A request is judged by the page that made it (CDP's documentURL), not by the page open when the log is
     read: Chromium fetches a page's favicon after it has loaded, so the previous test's page can log a
@@ -220,8 +220,7 @@ class Browser:
 
     def __init__(self, driver) -> None:
         self.driver = driver
-        self.urls: list[str] = []
-        self.foreign: list[str] = []
+        self.requests: list[tuple[str, str]] = []  # (url, the page's URL)
         self.console: list[str] = []
         self.expected_errors: list[str] = []
 
@@ -229,15 +228,18 @@ class Browser:
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
             if message["method"] == "Network.requestWillBeSent":
-                url, page = message["params"]["request"]["url"], message["params"].get("documentURL", "")
-                self.urls.append(url)
-                if not url.startswith(("data:", "blob:")) and origin(url) != origin(page):
-                    self.foreign.append(f"{url} (from {page})")
+                params = message["params"]
+                self.requests.append((params["request"]["url"], params.get("documentURL", "")))
         self.console += [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
 
     def requests_to(self, url: str) -> int:
         self.drain()
-        return self.urls.count(url)
+        return sum(made == url for made, _ in self.requests)
+
+    def foreign(self) -> list[str]:
+        """Requests to another origin than their page's."""
+        return [f"{url} (from {page})" for url, page in self.requests
+                if not url.startswith(("data:", "blob:")) and origin(url) != origin(page)]
 
     def open(self, url: str) -> None:
         self.driver.get(url + "/")
@@ -299,12 +301,12 @@ class Browser:
 def browser(chromium):
     page = Browser(chromium)
     page.drain()
-    page.urls.clear()
-    page.foreign.clear()
+    page.requests.clear()
     page.console.clear()
     yield page
     page.drain()
-    assert not page.foreign, f"requests to another origin than their page's: {page.foreign}"
+    foreign = page.foreign()
+    assert not foreign, f"requests to another origin than their page's: {foreign}"
     unexpected = [line for line in page.console if not any(part in line for part in page.expected_errors)]
     assert not unexpected, f"console errors: {unexpected}"
 
@@ -330,8 +332,8 @@ def test_a_request_is_judged_by_the_page_that_made_it():
                                    ("data:image/png;base64,AA", "http://127.0.0.1:1/"),
                                    ("https://cdn.example.com/lib.js", "http://127.0.0.1:1/")]))
     browser.drain()
-    assert browser.foreign == ["https://cdn.example.com/lib.js (from http://127.0.0.1:1/)"]
-    assert browser.urls[1] == "http://127.0.0.1:2/ui/favicon.svg"
+    assert browser.foreign() == ["https://cdn.example.com/lib.js (from http://127.0.0.1:1/)"]
+    assert browser.requests_to("http://127.0.0.1:2/ui/favicon.svg") == 1
 
 
 def metric(server: ServiceProcess, name: str) -> float:
